@@ -1,0 +1,74 @@
+# diktyo — build, test, benchmark. Everything runs on a fresh Debian 12
+# machine as root: `make deps` installs what is missing.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/diktyo/diktyo/pkg/version.Version=$(VERSION)
+BIN := bin
+# main package dir -> binary name
+CMDS := ipam:diktyo-ipam
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME ?= 10s
+BENCHTIME ?= 1s
+
+# Debian packages the tests, benchmarks and demo use.
+DEB_DEPS := iproute2 nftables iptables python3 python3-bitarray \
+	isc-dhcp-client udhcpc dhcpcd-base ndisc6 dnsmasq-base python3-scapy \
+	tcpdump util-linux procps
+
+.PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	@set -e; for c in $(CMDS); do dir=$${c%%:*}; name=$${c##*:}; \
+		echo "go build -o $(BIN)/$$name ./$$dir"; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$name ./$$dir; done
+
+# deps installs the missing Debian packages (apt-get update only when needed).
+deps:
+	@missing=""; for p in $(DEB_DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install$$missing" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+
+# test: lint, then every test (root tests need root: run as root, as CI does).
+test: deps lint build
+	$(GO) test -count=1 -timeout 30m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+vet:
+	$(GO) vet ./...
+
+gofmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+staticcheck:
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+lint: vet gofmt-check staticcheck
+
+# fuzz runs every fuzz target for FUZZTIME.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "== $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg; done; done
+
+# bench runs the Go benchmarks and the side-by-side comparisons, and
+# rewrites docs/BENCHMARKS.md.
+bench: deps build
+	./testdata/bench/run.sh
+
+demo: deps build
+	./testdata/demo/demo.sh
+
+clean:
+	rm -rf $(BIN)
