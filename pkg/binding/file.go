@@ -1,0 +1,114 @@
+package binding
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// tempPrefix starts the names of WriteFile's temp files: hidden, so that
+// readers and the Watcher (which skip hidden files, as GRNET's glob does)
+// never see them.
+const tempPrefix = "."
+
+// ErrNotRegular is returned by ReadFile for anything but a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ReadFile reads the binding file at path; the tap is the file's base name.
+// FIFOs, devices and directories are refused without blocking.
+func ReadFile(path string) (*Binding, error) {
+	tap := filepath.Base(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &Error{Tap: tap, Err: err}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &Error{Tap: tap, Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &Error{Tap: tap, Err: fmt.Errorf("%s: %w", path, ErrNotRegular)}
+	}
+	return Parse(tap, f)
+}
+
+// WriteFile validates b and writes it as dir/<b.Tap>, mode 0644, atomically:
+// a hidden temp file in dir is written, fsynced and renamed into place, and
+// dir is fsynced, so readers see the old file or the new one, never a part.
+func WriteFile(dir string, b *Binding) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	data := b.Marshal()
+	f, err := os.CreateTemp(dir, tempPrefix+b.Tap+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write binding %s: %w", b.Tap, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write binding %s: %w", b.Tap, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("write binding %s: %w", b.Tap, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write binding %s: %w", b.Tap, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write binding %s: %w", b.Tap, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, b.Tap)); err != nil {
+		return fmt.Errorf("write binding %s: %w", b.Tap, err)
+	}
+	ok = true
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write binding %s: %w", b.Tap, err)
+	}
+	return nil
+}
+
+// Remove deletes dir/<tap>; a file that is already gone is success.
+func Remove(dir, tap string) error {
+	if err := checkIfName(tap); err != nil {
+		return &Error{Tap: tap, Err: err}
+	}
+	err := os.Remove(filepath.Join(dir, tap))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove binding %s: %w", tap, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("remove binding %s: %w", tap, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ignoredName reports whether a directory entry is not a binding file:
+// hidden files (including WriteFile's temp files) and names that cannot be
+// interface names.
+func ignoredName(name string) bool {
+	return strings.HasPrefix(name, tempPrefix) || checkIfName(name) != nil
+}
