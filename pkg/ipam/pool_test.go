@@ -464,8 +464,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 		want    string
 	}{
 		{"bit cleared", func(m map[string][]byte) {
-			k := string(chunkKey("n", 0))
-			m[k][1] &^= 0x04 // offset 10
+			m[string(chunkKey("n", 0))][1] &^= 0x04 // offset 10
 		}, "reserved (instance) but free in the bitmap"},
 		{"stray record", func(m map[string][]byte) {
 			m[string(recKey("n", ip("198.51.100.40")))] = []byte(`{"k":"external"}`)

@@ -1,0 +1,108 @@
+package ganeti
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ganeti/golden")
+
+// goldenName maps a fixture "kvm/instance-add-pre.env" to
+// "golden/kvm-instance-add-pre.json".
+func goldenName(fixture string) string {
+	return filepath.Join(testdata, "golden", strings.ReplaceAll(strings.TrimSuffix(fixture, ".env"), "/", "-")+".json")
+}
+
+func checkGolden(t *testing.T, path string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the parse result (go test -update rewrites it):\n%s", path, firstDiff(got, want))
+	}
+}
+
+func firstDiff(got, want []byte) string {
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var a, b string
+		if i < len(g) {
+			a = g[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return fmt.Sprintf("line %d:\n got  %s\n want %s", i+1, a, b)
+		}
+	}
+	return ""
+}
+
+func TestGolden(t *testing.T) {
+	want := make(map[string]bool)
+	for _, name := range allFixtures(t) {
+		var v any
+		if isIfupFixture(name) {
+			v = loadIfup(t, name)
+		} else {
+			v = loadHook(t, name)
+		}
+		path := goldenName(name)
+		want[filepath.Base(path)] = true
+		checkGolden(t, path, v)
+	}
+
+	// kvm-ifup.log: every record, parsed.
+	f, err := os.Open(fixture("kvm/kvm-ifup.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := ReadEnvLog(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type parsed struct {
+		Header string   `json:"header"`
+		Env    *IfupEnv `json:"env"`
+	}
+	var log []parsed
+	for _, r := range recs {
+		e, err := ParseIfupEnv(r.Environ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(log, parsed{r.Header, e})
+	}
+	path := filepath.Join(testdata, "golden", "kvm-kvm-ifup.log.json")
+	want[filepath.Base(path)] = true
+	checkGolden(t, path, log)
+
+	// No stale golden files.
+	files, _ := filepath.Glob(filepath.Join(testdata, "golden", "*.json"))
+	for _, f := range files {
+		if !want[filepath.Base(f)] {
+			t.Errorf("stale golden file %s", f)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package ganeti
+
+import (
+	"encoding/json"
+	"net"
+	"net/netip"
+	"strconv"
+)
+
+// IfupEnv is the environment Ganeti's KVM hypervisor gives the
+// /etc/ganeti/kvm-vif-bridge script (kvm-ifup) for one tap device.
+type IfupEnv struct {
+	Instance  string           `json:"instance"`       // INSTANCE: instance name
+	Interface string           `json:"interface"`      // INTERFACE: tap device, e.g. "tap0"
+	Index     int              `json:"index"`          // INTERFACE_INDEX: NIC index in the instance
+	Name      string           `json:"name,omitempty"` // INTERFACE_NAME: NIC name, if it has one
+	UUID      string           `json:"uuid,omitempty"` // INTERFACE_UUID: NIC UUID
+	MAC       net.HardwareAddr `json:"-"`              // MAC
+	IP        netip.Addr       `json:"ip,omitzero"`    // IP, if the NIC has one
+	Mode      NICMode          `json:"mode"`           // MODE
+	Link      string           `json:"link,omitempty"` // LINK: bridge, OVS switch or routing table
+	// Bridge is BRIDGE, set (to Link) in bridged mode only.
+	Bridge string `json:"bridge,omitempty"`
+	VLAN   VLAN   `json:"vlan,omitzero"`  // VLAN
+	Tags   Tags   `json:"tags,omitempty"` // TAGS: the instance's tags
+	// Network is the network of the NIC (NETWORK_*), nil if none.
+	Network *Network `json:"network,omitempty"`
+}
+
+// The variables of the kvm-ifup environment that ParseIfupEnv reads.
+var ifupVars = map[string]bool{
+	"INSTANCE": true, "INTERFACE": true, "MAC": true, "IP": true, "MODE": true,
+	"LINK": true, "BRIDGE": true, "VLAN": true, "TAGS": true,
+	"INTERFACE_INDEX": true, "INTERFACE_NAME": true, "INTERFACE_UUID": true,
+	"NETWORK_NAME": true, "NETWORK_UUID": true, "NETWORK_TAGS": true,
+	"NETWORK_SUBNET": true, "NETWORK_GATEWAY": true, "NETWORK_SUBNET6": true,
+	"NETWORK_GATEWAY6": true, "NETWORK_MAC_PREFIX": true,
+}
+
+// ParseIfupEnv parses a kvm-ifup environment given as "K=V" entries,
+// typically os.Environ(). Variables other than those of [IfupEnv] (PATH,
+// HOME...) are ignored. INSTANCE, INTERFACE, INTERFACE_INDEX, MAC and MODE
+// are required; Ganeti always sets them.
+func ParseIfupEnv(environ []string) (*IfupEnv, error) {
+	m, err := environToMap(environ, func(k string) bool { return ifupVars[k] })
+	if err != nil {
+		return nil, err
+	}
+	return ParseIfupEnvMap(m)
+}
+
+// ParseIfupEnvMap is [ParseIfupEnv] for an environment given as a map.
+func ParseIfupEnvMap(env map[string]string) (*IfupEnv, error) {
+	m := make(map[string]string)
+	for k, v := range env {
+		if ifupVars[k] {
+			m[k] = v
+		}
+	}
+	v := newVarSet("", m)
+	e := &IfupEnv{}
+	var err error
+	if e.Instance, err = v.required("INSTANCE"); err != nil {
+		return nil, err
+	}
+	if e.Interface, err = v.required("INTERFACE"); err != nil {
+		return nil, err
+	}
+	if e.Index, err = v.count("INTERFACE_INDEX", "interface index", false); err != nil {
+		return nil, err
+	}
+	if e.MAC, err = v.mac("MAC", true); err != nil {
+		return nil, err
+	}
+	if e.Mode, err = v.mode("MODE", true); err != nil {
+		return nil, err
+	}
+	if e.IP, err = parseAddr(v.str("IP"), anyFamily); err != nil {
+		return nil, v.wrap("IP", err)
+	}
+	e.Name = v.str("INTERFACE_NAME")
+	e.UUID = v.str("INTERFACE_UUID")
+	e.Link = v.str("LINK")
+	e.Bridge = v.str("BRIDGE")
+	if e.VLAN, err = parseVLANValue(v.str("VLAN")); err != nil {
+		return nil, v.wrap("VLAN", err)
+	}
+	e.Tags = ParseTags(v.str("TAGS"))
+	if e.Network, err = parseNetwork(v, "NETWORK_"); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Environ renders e into "K=V" entries, sorted, the way Ganeti sets them:
+// IP, INTERFACE_NAME, LINK, BRIDGE and INTERFACE_UUID only when set, the
+// others always. [ParseIfupEnv] of the result gives back e. Append PATH and
+// whatever else a script needs.
+func (e *IfupEnv) Environ() []string { return sortedEnviron(e.EnvMap()) }
+
+// EnvMap is [IfupEnv.Environ] as a map.
+func (e *IfupEnv) EnvMap() map[string]string {
+	m := make(map[string]string)
+	set := func(k, v string) { m[k] = v }
+	opt := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	set("INSTANCE", e.Instance)
+	set("INTERFACE", e.Interface)
+	set("INTERFACE_INDEX", strconv.Itoa(e.Index))
+	opt("INTERFACE_NAME", e.Name)
+	opt("INTERFACE_UUID", e.UUID)
+	set("MAC", macString(e.MAC))
+	set("MODE", string(e.Mode))
+	if e.IP.IsValid() {
+		set("IP", e.IP.String())
+	}
+	opt("LINK", e.Link)
+	opt("BRIDGE", e.Bridge)
+	set("VLAN", e.VLAN.String())
+	set("TAGS", e.Tags.String())
+	renderNetwork(set, "NETWORK_", e.Network, true)
+	return m
+}
+
+// NIC returns the NIC e describes, in the form of a hook NIC.
+func (e *IfupEnv) NIC() NIC {
+	return NIC{
+		Index: e.Index, Name: e.Name, UUID: e.UUID, MAC: e.MAC, IP: e.IP, Mode: e.Mode,
+		Link: e.Link, Bridge: e.Bridge, VLAN: e.VLAN, Network: e.Network,
+	}
+}
+
+// MarshalJSON encodes MAC as "aa:00:00:0d:f1:78".
+func (e IfupEnv) MarshalJSON() ([]byte, error) {
+	type plain IfupEnv
+	return json.Marshal(struct {
+		plain
+		MAC string `json:"mac,omitempty"`
+	}{plain(e), macString(e.MAC)})
+}
+
+// UnmarshalJSON is the inverse of [IfupEnv.MarshalJSON].
+func (e *IfupEnv) UnmarshalJSON(b []byte) error {
+	type plain IfupEnv
+	aux := struct {
+		*plain
+		MAC string `json:"mac"`
+	}{plain: (*plain)(e)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	m, err := parseMAC(aux.MAC)
+	e.MAC = m
+	return err
+}
