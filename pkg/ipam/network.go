@@ -129,11 +129,11 @@ type Network struct {
 	// UUID links the network to Ganeti's network of the same name, if any.
 	UUID string `json:"uuid,omitempty"`
 	// Subnet is the IPv4 CIDR (/8 to /30); zero for an IPv6-only network.
-	Subnet   netip.Prefix `json:"subnet"`
-	Gateway  netip.Addr   `json:"gateway"`
-	Subnet6  netip.Prefix `json:"subnet6"`
-	Gateway6 netip.Addr   `json:"gateway6"`
-	MACPrefix MACPrefix   `json:"mac_prefix"`
+	Subnet    netip.Prefix `json:"subnet"`
+	Gateway   netip.Addr   `json:"gateway"`
+	Subnet6   netip.Prefix `json:"subnet6"`
+	Gateway6  netip.Addr   `json:"gateway6"`
+	MACPrefix MACPrefix    `json:"mac_prefix"`
 	// Tags is a sorted set.
 	Tags []string `json:"tags"`
 	// Ranges restricts automatic allocation; empty means the whole subnet.

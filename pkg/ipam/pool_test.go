@@ -14,8 +14,8 @@ import (
 var ctx = context.Background()
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr         { return netip.MustParseAddr(s) }
-func owner(i, n string) Owner       { return Owner{Instance: i, NIC: n} }
+func ip(s string) netip.Addr           { return netip.MustParseAddr(s) }
+func owner(i, n string) Owner          { return Owner{Instance: i, NIC: n} }
 
 func newPool(t testing.TB, nets ...Network) *Pool {
 	t.Helper()
@@ -311,7 +311,10 @@ func TestOwnerOperations(t *testing.T) {
 		t.Fatalf("ByOwner nic-b: %v", hs)
 	}
 	// Rename the instance.
-	update(t, p, func(tx *Txn) (err error) { _, err = tx.Reassign(Owner{Instance: vm}, Owner{Instance: "vm2.example.org"}); return })
+	update(t, p, func(tx *Txn) (err error) {
+		_, err = tx.Reassign(Owner{Instance: vm}, Owner{Instance: "vm2.example.org"})
+		return
+	})
 	update(t, p, func(tx *Txn) (err error) { hs, err = tx.ByOwner(Owner{Instance: vm}); return })
 	if len(hs) != 0 {
 		t.Fatalf("old name still holds %v", hs)
