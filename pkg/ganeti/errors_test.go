@@ -18,13 +18,13 @@ func baseHook() map[string]string {
 		"GANETI_INSTANCE_NIC_COUNT":               "2",
 		"GANETI_INSTANCE_NIC0_MAC":                "aa:00:00:00:00:01",
 		"GANETI_INSTANCE_NIC0_MODE":               "bridged",
-		"GANETI_INSTANCE_NIC0_IP":                 "192.0.2.1",
+		"GANETI_INSTANCE_NIC0_IP":                 "198.18.2.1",
 		"GANETI_INSTANCE_NIC0_VLAN":               "",
 		"GANETI_INSTANCE_NIC1_MAC":                "aa:00:00:00:00:02",
 		"GANETI_INSTANCE_NIC1_MODE":               "routed",
 		"GANETI_INSTANCE_NIC1_NETWORK_NAME":       "n",
-		"GANETI_INSTANCE_NIC1_NETWORK_SUBNET":     "192.0.2.0/24",
-		"GANETI_INSTANCE_NIC1_NETWORK_GATEWAY":    "192.0.2.254",
+		"GANETI_INSTANCE_NIC1_NETWORK_SUBNET":     "198.18.2.0/24",
+		"GANETI_INSTANCE_NIC1_NETWORK_GATEWAY":    "198.18.2.254",
 		"GANETI_INSTANCE_NIC1_NETWORK_SUBNET6":    "2001:db8::/64",
 		"GANETI_INSTANCE_NIC1_NETWORK_GATEWAY6":   "2001:db8::1",
 		"GANETI_INSTANCE_NIC1_NETWORK_MAC_PREFIX": "aa:00:00",
@@ -46,8 +46,8 @@ func basePost() map[string]string {
 func baseIfup() map[string]string {
 	return map[string]string{
 		"INSTANCE": "i1", "INTERFACE": "tap0", "INTERFACE_INDEX": "0",
-		"MAC": "aa:00:00:00:00:01", "MODE": "routed", "IP": "192.0.2.1", "LINK": "100",
-		"NETWORK_NAME": "n", "NETWORK_SUBNET": "192.0.2.0/24", "NETWORK_GATEWAY": "192.0.2.254",
+		"MAC": "aa:00:00:00:00:01", "MODE": "routed", "IP": "198.18.2.1", "LINK": "100",
+		"NETWORK_NAME": "n", "NETWORK_SUBNET": "198.18.2.0/24", "NETWORK_GATEWAY": "198.18.2.254",
 	}
 }
 
@@ -106,8 +106,8 @@ func TestHookErrors(t *testing.T) {
 		{name: "empty MAC", base: pre, set: map[string]string{nic1 + "MAC": ""}, is: []error{ErrMissing}, varNm: nic1 + "MAC"},
 		{name: "None MAC", base: pre, set: map[string]string{nic1 + "MAC": "None"}, is: []error{ErrMissing}, varNm: nic1 + "MAC"},
 		// IP addresses
-		{name: "bad IP", base: pre, set: map[string]string{nic0 + "IP": "192.0.2.300"},
-			is: []error{ErrInvalid}, varNm: nic0 + "IP", msg: `GANETI_INSTANCE_NIC0_IP: invalid IP address "192.0.2.300"`},
+		{name: "bad IP", base: pre, set: map[string]string{nic0 + "IP": "198.18.2.300"},
+			is: []error{ErrInvalid}, varNm: nic0 + "IP", msg: `GANETI_INSTANCE_NIC0_IP: invalid IP address "198.18.2.300"`},
 		{name: "IP with zone", base: pre, set: map[string]string{nic0 + "IP": "fe80::1%eth0"}, is: []error{ErrInvalid}, varNm: nic0 + "IP"},
 		{name: "IP pool", base: pre, set: map[string]string{nic0 + "IP": "pool"}, is: []error{ErrInvalid}, varNm: nic0 + "IP"},
 		// Networks
@@ -116,15 +116,15 @@ func TestHookErrors(t *testing.T) {
 		{name: "IPv6 gateway", base: pre, set: map[string]string{nic1 + "NETWORK_GATEWAY": "2001:db8::1"},
 			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_GATEWAY",
 			msg: `GANETI_INSTANCE_NIC1_NETWORK_GATEWAY: invalid IPv4 address "2001:db8::1": not an IPv4 address`},
-		{name: "IPv4 gateway6", base: pre, set: map[string]string{nic1 + "NETWORK_GATEWAY6": "192.0.2.1"},
+		{name: "IPv4 gateway6", base: pre, set: map[string]string{nic1 + "NETWORK_GATEWAY6": "198.18.2.1"},
 			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_GATEWAY6"},
-		{name: "4in6 gateway6", base: pre, set: map[string]string{nic1 + "NETWORK_GATEWAY6": "::ffff:192.0.2.1"},
+		{name: "4in6 gateway6", base: pre, set: map[string]string{nic1 + "NETWORK_GATEWAY6": "::ffff:198.18.2.1"},
 			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_GATEWAY6"},
-		{name: "subnet /33", base: pre, set: map[string]string{nic1 + "NETWORK_SUBNET": "192.0.2.0/33"},
-			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_SUBNET", msg: `GANETI_INSTANCE_NIC1_NETWORK_SUBNET: invalid IPv4 subnet "192.0.2.0/33"`},
-		{name: "subnet without length", base: pre, set: map[string]string{nic1 + "NETWORK_SUBNET": "192.0.2.0"},
+		{name: "subnet /33", base: pre, set: map[string]string{nic1 + "NETWORK_SUBNET": "198.18.2.0/33"},
+			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_SUBNET", msg: `GANETI_INSTANCE_NIC1_NETWORK_SUBNET: invalid IPv4 subnet "198.18.2.0/33"`},
+		{name: "subnet without length", base: pre, set: map[string]string{nic1 + "NETWORK_SUBNET": "198.18.2.0"},
 			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_SUBNET"},
-		{name: "IPv4 subnet6", base: pre, set: map[string]string{nic1 + "NETWORK_SUBNET6": "192.0.2.0/24"},
+		{name: "IPv4 subnet6", base: pre, set: map[string]string{nic1 + "NETWORK_SUBNET6": "198.18.2.0/24"},
 			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_SUBNET6"},
 		{name: "short MAC prefix", base: pre, set: map[string]string{nic1 + "NETWORK_MAC_PREFIX": "aa:00"},
 			is: []error{ErrInvalid}, varNm: nic1 + "NETWORK_MAC_PREFIX"},
@@ -275,7 +275,7 @@ func TestIfupErrors(t *testing.T) {
 		{name: "bad IP", base: b, set: map[string]string{"IP": "1.2.3"}, is: []error{ErrInvalid}, varNm: "IP", msg: `IP: invalid IP address "1.2.3"`},
 		{name: "bad VLAN", base: b, set: map[string]string{"VLAN": ".10:"}, is: []error{ErrInvalid}, varNm: "VLAN",
 			msg: `VLAN: invalid VLAN ".10:": empty VLAN ID`},
-		{name: "bad gateway", base: b, set: map[string]string{"NETWORK_GATEWAY": "192.0.2.0/24"}, is: []error{ErrInvalid}, varNm: "NETWORK_GATEWAY"},
+		{name: "bad gateway", base: b, set: map[string]string{"NETWORK_GATEWAY": "198.18.2.0/24"}, is: []error{ErrInvalid}, varNm: "NETWORK_GATEWAY"},
 		{name: "bad subnet6", base: b, set: map[string]string{"NETWORK_SUBNET6": "2001:db8::/129"}, is: []error{ErrInvalid}, varNm: "NETWORK_SUBNET6"},
 	}
 	for _, c := range cases {
@@ -292,7 +292,7 @@ func TestIfupErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.IP != netip.MustParseAddr("192.0.2.1") || e.Network.Gateway != netip.MustParseAddr("192.0.2.254") {
+	if e.IP != netip.MustParseAddr("198.18.2.1") || e.Network.Gateway != netip.MustParseAddr("198.18.2.254") {
 		t.Errorf("%+v", e)
 	}
 	// Duplicates of the variables read are errors, others are not.
@@ -300,6 +300,6 @@ func TestIfupErrors(t *testing.T) {
 	if _, err := ParseIfupEnv(append(env, "HOME=/", "HOME=/root")); err != nil {
 		t.Errorf("duplicate HOME: %v", err)
 	}
-	_, err = ParseIfupEnv(append(env, "IP=192.0.2.2"))
+	_, err = ParseIfupEnv(append(env, "IP=198.18.2.2"))
 	checkErr(t, errCase{is: []error{ErrDuplicate}, varNm: "IP"}, err)
 }

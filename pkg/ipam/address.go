@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -43,7 +42,7 @@ func (t *Txn) holding(s *poolState, off uint32) (Holding, error) {
 	}
 	if raw != nil {
 		var r record
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := r.unmarshal(raw); err != nil {
 			return h, fmt.Errorf("network %s: %v: %w: bad reservation record", s.def.Name, ip, ErrInvalid)
 		}
 		h.Kind, h.Owner = r.Kind, Owner{Instance: r.Instance, NIC: r.NIC}
@@ -304,7 +303,7 @@ func (t *Txn) Holdings(name string) ([]Holding, error) {
 	}
 	err = t.tx.Scan([]byte("m/"), func(k, v []byte) error {
 		var r macRecord
-		if err := json.Unmarshal(v, &r); err != nil || len(k) != 8 {
+		if err := r.unmarshal(v); err != nil || len(k) != 8 {
 			return fmt.Errorf("MAC record %x: %w", k, ErrInvalid)
 		}
 		if r.Network == name {

@@ -3,7 +3,6 @@ package ipam
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -79,7 +78,7 @@ func (t *Txn) Check() ([]string, error) {
 		}
 		name, ip := string(head), netip.AddrFrom4([4]byte(tail))
 		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := r.unmarshal(v); err != nil {
 			add("network %s: %v: bad reservation record", name, ip)
 			return nil
 		}
@@ -130,7 +129,7 @@ func (t *Txn) Check() ([]string, error) {
 			return err
 		}
 		var r record
-		if raw == nil || json.Unmarshal(raw, &r) != nil || r.Kind != KindInstance || r.Instance != inst {
+		if raw == nil || r.unmarshal(raw) != nil || r.Kind != KindInstance || r.Instance != inst {
 			add("owner index says %s holds %v in %s, but the reservation disagrees", inst, ip, name)
 		}
 		return nil
@@ -147,7 +146,7 @@ func (t *Txn) Check() ([]string, error) {
 		}
 		mac := net.HardwareAddr(k[2:])
 		var r macRecord
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := r.unmarshal(v); err != nil {
 			add("MAC %v: bad record", mac)
 			return nil
 		}

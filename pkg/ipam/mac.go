@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 )
@@ -91,7 +90,7 @@ func (t *Txn) macHolding(mac net.HardwareAddr) (Holding, bool, error) {
 		return Holding{}, false, err
 	}
 	var r macRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
+	if err := r.unmarshal(raw); err != nil {
 		return Holding{}, false, fmt.Errorf("MAC %v: %w: bad record", mac, ErrInvalid)
 	}
 	return Holding{Network: r.Network, MAC: mac.String(), Kind: KindInstance, Owner: Owner{Instance: r.Instance, NIC: r.NIC}}, true, nil

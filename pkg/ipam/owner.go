@@ -90,16 +90,63 @@ func (h Holding) Describe() string {
 	}
 }
 
-// record is the stored form of one reservation.
+// record is one reservation. Stored as KIND NUL INSTANCE NUL NIC (names
+// never contain NUL): compact and without reflection, since batches write
+// one per allocation.
 type record struct {
-	Kind     Kind   `json:"k"`
-	Instance string `json:"i,omitempty"`
-	NIC      string `json:"n,omitempty"`
+	Kind     Kind
+	Instance string
+	NIC      string
 }
 
-// macRecord is the stored form of one MAC reservation.
+func (r record) marshal() []byte { return joinNUL(string(r.Kind), r.Instance, r.NIC) }
+
+func (r *record) unmarshal(b []byte) error {
+	f, err := splitNUL(b, 3)
+	if err != nil {
+		return err
+	}
+	*r = record{Kind: Kind(f[0]), Instance: f[1], NIC: f[2]}
+	return nil
+}
+
+// macRecord is one MAC reservation, stored as NETWORK NUL INSTANCE NUL NIC.
 type macRecord struct {
-	Network  string `json:"net"`
-	Instance string `json:"i"`
-	NIC      string `json:"n,omitempty"`
+	Network  string
+	Instance string
+	NIC      string
+}
+
+func (r macRecord) marshal() []byte { return joinNUL(r.Network, r.Instance, r.NIC) }
+
+func (r *macRecord) unmarshal(b []byte) error {
+	f, err := splitNUL(b, 3)
+	if err != nil {
+		return err
+	}
+	*r = macRecord{Network: f[0], Instance: f[1], NIC: f[2]}
+	return nil
+}
+
+func joinNUL(f ...string) []byte {
+	n := len(f) - 1
+	for _, s := range f {
+		n += len(s)
+	}
+	b := make([]byte, 0, n)
+	for i, s := range f {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, s...)
+	}
+	return b
+}
+
+func splitNUL(b []byte, n int) ([]string, error) {
+	f := strings.Split(string(b), "\x00")
+	if len(f) != n {
+		return nil, fmt.Errorf("%w: record has %d fields, want %d", ErrInvalid, len(f), n)
+	}
+	return f, nil
 }

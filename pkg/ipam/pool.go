@@ -12,7 +12,6 @@ package ipam
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -596,13 +595,13 @@ func (t *Txn) putHolding(h Holding) error {
 		if err != nil {
 			return fmt.Errorf("MAC %q: %w", h.MAC, ErrInvalid)
 		}
-		b, _ := json.Marshal(macRecord{Network: h.Network, Instance: h.Owner.Instance, NIC: h.Owner.NIC})
+		b := macRecord{Network: h.Network, Instance: h.Owner.Instance, NIC: h.Owner.NIC}.marshal()
 		if err := t.tx.Put(macKey(mac), b); err != nil {
 			return err
 		}
 		return t.tx.Put(macIdxKey(h.Owner.Instance, mac), nil)
 	}
-	b, _ := json.Marshal(record{Kind: h.Kind, Instance: h.Owner.Instance, NIC: h.Owner.NIC})
+	b := record{Kind: h.Kind, Instance: h.Owner.Instance, NIC: h.Owner.NIC}.marshal()
 	if err := t.tx.Put(recKey(h.Network, h.IP), b); err != nil {
 		return err
 	}

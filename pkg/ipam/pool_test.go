@@ -470,7 +470,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 			m[string(chunkKey("n", 0))][1] &^= 0x04 // offset 10
 		}, "reserved (instance) but free in the bitmap"},
 		{"stray record", func(m map[string][]byte) {
-			m[string(recKey("n", ip("198.51.100.40")))] = []byte(`{"k":"external"}`)
+			m[string(recKey("n", ip("198.51.100.40")))] = record{Kind: KindExternal}.marshal()
 		}, "198.51.100.40 reserved (external) but free"},
 		{"index missing", func(m map[string][]byte) {
 			delete(m, string(idxKey("vm", "n", ip("198.51.100.10"))))

@@ -81,9 +81,9 @@ func TestExitCodes(t *testing.T) {
 		{"not connected", db, []string{"network", "disconnect", "public", "nogroup"}, ExitNotFound, "not connected"},
 		{"lookup nowhere", db, []string{"ip", "lookup", "10.99.0.1"}, ExitNotFound, "in no network"},
 		{"exists", db, []string{"network", "add", "--network=10.9.0.0/24", "public"}, ExitConflict, "already exists"},
-		{"overlap", db, []string{"network", "add", "--network=192.0.2.128/25", "x"}, ExitConflict, "overlaps"},
-		{"reserved", db, []string{"ip", "reserve", "--owner=vm5", "public", "192.0.2.10"}, ExitConflict, "held by vm1.example.org:0"},
-		{"not owner", db, []string{"ip", "release", "--owner=vm5", "public", "192.0.2.10"}, ExitConflict, "held by another owner"},
+		{"overlap", db, []string{"network", "add", "--network=198.18.2.128/25", "x"}, ExitConflict, "overlaps"},
+		{"reserved", db, []string{"ip", "reserve", "--owner=vm5", "public", "198.18.2.10"}, ExitConflict, "held by vm1.example.org:0"},
+		{"not owner", db, []string{"ip", "release", "--owner=vm5", "public", "198.18.2.10"}, ExitConflict, "held by another owner"},
 		{"in use", db, []string{"network", "remove", "public"}, ExitConflict, "in use"},
 		{"exhausted", db, []string{"ip", "allocate", "--owner=vm10", "tiny"}, ExitExhausted, "exhausted"},
 		{"corrupt", garbage, []string{"network", "list"}, ExitStore, "corrupt"},
@@ -138,18 +138,18 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"network", "add", "--network=10.9.0.0/31", "x"},
 		{"network", "add", "--network=10.9.0.0/24", "--mac-prefix=zz:00:00", "x"},
 		{"network", "add", "--network=10.9.0.0/24", "--add-reserved-ips=10.9.0.5,10.10.0.1", "x"},
-		{"network", "modify", "--gateway=192.0.2.10", "public"},
-		{"network", "modify", "--add-reserved-ips=192.0.2.30,192.0.2.10", "public"},
-		{"network", "modify", "--remove-reserved-ips=192.0.2.250,192.0.2.10", "public"},
+		{"network", "modify", "--gateway=198.18.2.10", "public"},
+		{"network", "modify", "--add-reserved-ips=198.18.2.30,198.18.2.10", "public"},
+		{"network", "modify", "--remove-reserved-ips=198.18.2.250,198.18.2.10", "public"},
 		{"network", "modify", "--gateway6=2001:db8:9::1", "public"},
 		{"network", "modify", "--ranges=10.0.0.1-10.0.0.9", "public"},
 		{"network", "modify"},
 		{"network", "connect", "--nic-parameters=mode=routed,link=1", "nope", "default"},
 		{"network", "connect", "--nic-parameters=mode=nat,link=1", "public", "g2"},
-		{"ip", "reserve", "--owner=vm7", "public", "192.0.2.40", "192.0.2.10"},
+		{"ip", "reserve", "--owner=vm7", "public", "198.18.2.40", "198.18.2.10"},
 		{"ip", "allocate", "--owner=vm1:", "nope"},
 		{"ip", "allocate", "--owner=:0", "public"},
-		{"ip", "release", "--owner=vm5", "public", "192.0.2.10"},
+		{"ip", "release", "--owner=vm5", "public", "198.18.2.10"},
 		{"ip", "reassign", "--from=nobody", "--to=vm1"},
 		{"mac", "reserve", "--owner=vm1", "public", "aa:00:09:00:00:01"},
 		{"network", "rename", "public", "bad name"},
@@ -176,7 +176,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 
 func TestAllocatePrintsOnlyTheAddress(t *testing.T) {
 	db := fixture(t)
-	for _, want := range []string{"192.0.2.12\n", "192.0.2.13\n"} {
+	for _, want := range []string{"198.18.2.12\n", "198.18.2.13\n"} {
 		r := runCLI(t, db, "", "ip", "allocate", "--owner=vm4:0", "public")
 		if r.code != 0 || r.stdout != want || r.stderr != "" {
 			t.Errorf("got exit %d stdout %q stderr %q, want %q only", r.code, r.stdout, r.stderr, want)
@@ -192,7 +192,7 @@ func TestAllocatePrintsOnlyTheAddress(t *testing.T) {
 	}
 	got := mustRun(t, db, "ip", "lookup", "--owner=vm4", "--no-headers", "-o", "ip,mac,owner")
 	// Rows are sorted by network, so p2p comes first.
-	want := "198.51.100.2 - vm4:1\n192.0.2.12 - vm4:0\n192.0.2.13 - vm4:0\n- " + strings.TrimSpace(mac) + " vm4:0\n"
+	want := "198.51.100.2 - vm4:1\n198.18.2.12 - vm4:0\n198.18.2.13 - vm4:0\n- " + strings.TrimSpace(mac) + " vm4:0\n"
 	if strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(want), " ") {
 		t.Errorf("lookup:\n%s\nwant\n%s", got, want)
 	}
@@ -248,12 +248,12 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 func TestModifyAndLifecycle(t *testing.T) {
 	db := fixture(t)
-	mustRun(t, db, "network", "modify", "--gateway=192.0.2.254", "--add-tags=new", "--remove-tags=dhcp",
-		"--remove-reserved-ips=192.0.2.250", "--add-reserved-ips=192.0.2.20", "--ranges=none", "--uuid=none",
+	mustRun(t, db, "network", "modify", "--gateway=198.18.2.254", "--add-tags=new", "--remove-tags=dhcp",
+		"--remove-reserved-ips=198.18.2.250", "--add-reserved-ips=198.18.2.20", "--ranges=none", "--uuid=none",
 		"--network6=none", "public")
 	got := mustRun(t, db, "network", "list", "--separator=;", "--no-headers",
 		"-o", "gateway,network6,gateway6,tags,ranges,uuid,external_reservations,alloc_count", "public")
-	if want := "192.0.2.254;-;-;new,public;;-;192.0.2.20, 192.0.2.251;248\n"; got != want {
+	if want := "198.18.2.254;-;-;new,public;;-;198.18.2.20, 198.18.2.251;248\n"; got != want {
 		t.Errorf("after modify: %q, want %q", got, want)
 	}
 	mustRun(t, db, "network", "modify", "--gateway=none", "--mac-prefix=none", "--tags=none", "public")
@@ -271,15 +271,15 @@ func TestModifyAndLifecycle(t *testing.T) {
 	mustRun(t, db, "network", "disconnect", "p2p", "g1", "g3")
 	// Reassign, release-owner.
 	got = mustRun(t, db, "ip", "reassign", "--from=vm1.example.org", "--to=vm1-renamed", "--no-headers", "--separator= ", "-o", "ip,mac,owner")
-	if want := "192.0.2.10 - vm1-renamed:0\n192.0.2.77 - vm1-renamed:1\n- aa:00:01:00:00:01 vm1-renamed:0\n"; got != want {
+	if want := "198.18.2.10 - vm1-renamed:0\n198.18.2.77 - vm1-renamed:1\n- aa:00:01:00:00:01 vm1-renamed:0\n"; got != want {
 		t.Errorf("reassign: %q, want %q", got, want)
 	}
 	got = mustRun(t, db, "ip", "release-owner", "--owner=vm1-renamed:1", "--no-headers", "-o", "ip")
-	if got != "192.0.2.77\n" {
+	if got != "198.18.2.77\n" {
 		t.Errorf("release-owner: %q", got)
 	}
-	mustRun(t, db, "ip", "release", "--owner=vm1-renamed:1", "public", "192.0.2.77") // already free: fine
-	mustRun(t, db, "ip", "release", "public", "192.0.2.10")                          // admin release
+	mustRun(t, db, "ip", "release", "--owner=vm1-renamed:1", "public", "198.18.2.77") // already free: fine
+	mustRun(t, db, "ip", "release", "public", "198.18.2.10")                          // admin release
 	mustRun(t, db, "mac", "release", "aa:00:01:00:00:01")
 	mustRun(t, db, "network", "rename", "p2p", "link1")
 	mustRun(t, db, "network", "remove", "--force", "link1")

@@ -27,8 +27,8 @@ func TestGoldenFixture(t *testing.T) {
 		{"ip-list", []string{"ip", "list", "public"}},
 		{"ip-list-fields", []string{"ip", "list", "--no-headers", "--separator=,", "-o", "ip,instance,nic", "p2p"}},
 		{"ip-list-json", []string{"ip", "list", "-o", "json", "p2p"}},
-		{"ip-lookup", []string{"ip", "lookup", "192.0.2.77"}},
-		{"ip-lookup-free", []string{"ip", "lookup", "192.0.2.99"}},
+		{"ip-lookup", []string{"ip", "lookup", "198.18.2.77"}},
+		{"ip-lookup-free", []string{"ip", "lookup", "198.18.2.99"}},
 		{"ip-lookup-owner", []string{"ip", "lookup", "--owner=vm1.example.org"}},
 		{"ip-lookup-owner-nic", []string{"ip", "lookup", "--owner=vm2.example.org:0", "-o", "json"}},
 		{"check", []string{"check"}},
@@ -82,7 +82,7 @@ func TestGoldenCheckProblems(t *testing.T) {
 	st := openRaw(t, db)
 	err := st.Update(t.Context(), func(tx ipam.Tx) error {
 		// A reservation record without its bitmap bit or owner index.
-		return tx.Put(append([]byte("o/public/"), 192, 0, 2, 99), []byte(`{"k":"instance","i":"ghost"}`))
+		return tx.Put(append([]byte("o/public/"), 198, 18, 2, 99), []byte("instance\x00ghost\x00"))
 	})
 	if err != nil {
 		t.Fatal(err)

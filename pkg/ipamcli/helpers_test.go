@@ -97,17 +97,17 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func fixture(t *testing.T) string {
 	t.Helper()
 	db := newDB(t)
-	mustRun(t, db, "network", "add", "--network=192.0.2.0/24", "--gateway=192.0.2.1",
+	mustRun(t, db, "network", "add", "--network=198.18.2.0/24", "--gateway=198.18.2.1",
 		"--network6=2001:db8:1::/64", "--gateway6=fe80::1", "--mac-prefix=aa:00:01",
-		"--add-reserved-ips=192.0.2.250,192.0.2.251", "--tags=public,dhcp", "--ranges=192.0.2.10-192.0.2.200",
+		"--add-reserved-ips=198.18.2.250,198.18.2.251", "--tags=public,dhcp", "--ranges=198.18.2.10-198.18.2.200",
 		"--uuid=4f1e9a52-2c1b-4d8e-9d53-0e4c1b7a6f10", "public")
 	mustRun(t, db, "network", "connect", "--nic-parameters=mode=routed,link=100", "public", "default")
 	mustRun(t, db, "network", "connect", "--nic-parameters=mode=bridged,link=br0,vlan=42", "public", "rack2")
 	mustRun(t, db, "network", "add", "--network=198.51.100.0/30", "p2p")
 	mustRun(t, db, "network", "add", "--network6=2001:db8:2::/64", "--mac-prefix=aa:00:02", "v6only")
-	mustRun(t, db, "ip", "reserve", "--owner=vm1.example.org:0", "public", "192.0.2.10")
-	mustRun(t, db, "ip", "reserve", "--owner=vm1.example.org:1", "public", "192.0.2.77")
-	mustRun(t, db, "ip", "reserve", "--owner=vm2.example.org:0", "public", "192.0.2.11")
+	mustRun(t, db, "ip", "reserve", "--owner=vm1.example.org:0", "public", "198.18.2.10")
+	mustRun(t, db, "ip", "reserve", "--owner=vm1.example.org:1", "public", "198.18.2.77")
+	mustRun(t, db, "ip", "reserve", "--owner=vm2.example.org:0", "public", "198.18.2.11")
 	mustRun(t, db, "ip", "reserve", "--owner=vm2.example.org:0", "p2p", "198.51.100.1")
 	mustRun(t, db, "mac", "reserve", "--owner=vm1.example.org:0", "public", "aa:00:01:00:00:01")
 	mustRun(t, db, "mac", "reserve", "--owner=vm3.example.org:0", "v6only", "aa:00:02:00:00:03")

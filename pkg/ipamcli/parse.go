@@ -14,7 +14,7 @@ func isNone(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "non
 func parseSubnet4(flag, s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(strings.TrimSpace(s))
 	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, usagef("--%s %q: not an IPv4 CIDR like 192.0.2.0/24", flag, s)
+		return netip.Prefix{}, usagef("--%s %q: not an IPv4 CIDR like 198.51.100.0/24", flag, s)
 	}
 	return p, nil
 }

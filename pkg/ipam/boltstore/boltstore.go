@@ -56,7 +56,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +97,13 @@ type Options struct {
 	// Logger receives debug records (lock waits, file creation); nil
 	// discards them.
 	Logger *slog.Logger
+	// MmapSize reserves address space for the file's mapping. Zero keeps
+	// the file as small as the data. Set it (e.g. 64 MiB) before a large
+	// batch (an import of many reservations): each time a commit outgrows
+	// the mapping, bbolt remaps and copies every node the transaction
+	// touched, which dominates big batches. The file then grows in steps
+	// of up to the mapping size (bbolt's allocation policy).
+	MmapSize int
 }
 
 // Store is an open bbolt file. It is safe for concurrent use.
@@ -204,11 +213,12 @@ func open(path string, opts Options, tune tuning) (*Store, error) {
 func (s *Store) boltOptions(opts Options, deadline time.Time) *bolt.Options {
 	return &bolt.Options{
 		// Zero would mean wait forever; our own lock makes waiting rare.
-		Timeout:        max(time.Until(deadline), time.Millisecond),
-		ReadOnly:       opts.ReadOnly,
-		NoSync:         opts.NoSync,
-		FreelistType:   s.tune.freelist,
-		NoFreelistSync: s.tune.noFreelistSync,
+		Timeout:         max(time.Until(deadline), time.Millisecond),
+		ReadOnly:        opts.ReadOnly,
+		NoSync:          opts.NoSync,
+		FreelistType:    s.tune.freelist,
+		NoFreelistSync:  s.tune.noFreelistSync,
+		InitialMmapSize: opts.MmapSize,
 	}
 }
 
@@ -403,10 +413,12 @@ func (s *Store) Update(ctx context.Context, fn func(ipam.Tx) error) error {
 		if err != nil {
 			return err
 		}
-		t := &tx{b: b, writable: true, path: s.path}
+		t := &tx{b: b, writable: true, path: s.path, pending: map[string]pendingWrite{}}
 		defer t.end()
-		fnErr = fn(t)
-		return fnErr
+		if fnErr = fn(t); fnErr != nil {
+			return fnErr
+		}
+		return t.flush()
 	})
 	if err != nil && err != fnErr {
 		return fmt.Errorf("commit store %s: %w", s.path, err)
@@ -467,6 +479,55 @@ type tx struct {
 	scanning int
 	done     bool
 	path     string
+	// pending holds the writes of an Update until commit. bbolt does not
+	// split nodes until commit, so thousands of inserts in the middle of
+	// one node in one transaction cost O(n²) memmove (a 200k-allocation
+	// batch ran at under 1k/s); applying the writes in key order at the
+	// end keeps each insert next to the previous one.
+	pending map[string]pendingWrite
+}
+
+// pendingWrite is a buffered Put (value) or Delete (del).
+type pendingWrite struct {
+	value []byte
+	del   bool
+}
+
+// checkKV refuses what bbolt's Put would refuse at commit, so the error
+// names the key at the call.
+func checkKV(key, value []byte) error {
+	switch {
+	case len(key) == 0:
+		return berrors.ErrKeyRequired
+	case len(key) > bolt.MaxKeySize:
+		return berrors.ErrKeyTooLarge
+	case int64(len(value)) > bolt.MaxValueSize:
+		return berrors.ErrValueTooLarge
+	}
+	return nil
+}
+
+// flush applies the pending writes in key order.
+func (t *tx) flush() error {
+	keys := make([]string, 0, len(t.pending))
+	for k := range t.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w := t.pending[k]
+		var err error
+		if w.del {
+			err = t.b.Delete([]byte(k))
+		} else {
+			err = t.b.Put([]byte(k), w.value)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s in store %s: %w", quote([]byte(k)), t.path, err)
+		}
+	}
+	clear(t.pending)
+	return nil
 }
 
 func (t *tx) end() { t.done = true }
@@ -474,6 +535,12 @@ func (t *tx) end() { t.done = true }
 func (t *tx) Get(key []byte) ([]byte, error) {
 	if t.done {
 		return nil, fmt.Errorf("get in store %s: %w", t.path, errTxDone)
+	}
+	if w, ok := t.pending[string(key)]; ok {
+		if w.del {
+			return nil, nil
+		}
+		return w.value, nil
 	}
 	if t.b == nil {
 		return nil, nil
@@ -497,13 +564,14 @@ func (t *tx) Put(key, value []byte) error {
 	if err := t.checkWrite("put"); err != nil {
 		return err
 	}
-	// bbolt copies the key but keeps value until commit; the interface
-	// promises a copy. A non-nil copy also keeps empty values present.
-	v := make([]byte, len(value))
-	copy(v, value)
-	if err := t.b.Put(key, v); err != nil {
+	if err := checkKV(key, value); err != nil {
 		return fmt.Errorf("put %s in store %s: %w", quote(key), t.path, err)
 	}
+	// The interface promises a copy; a non-nil copy also keeps empty
+	// values present.
+	v := make([]byte, len(value))
+	copy(v, value)
+	t.pending[string(key)] = pendingWrite{value: v}
 	return nil
 }
 
@@ -511,9 +579,10 @@ func (t *tx) Delete(key []byte) error {
 	if err := t.checkWrite("delete"); err != nil {
 		return err
 	}
-	if err := t.b.Delete(key); err != nil {
+	if err := checkKV(key, nil); err != nil {
 		return fmt.Errorf("delete %s in store %s: %w", quote(key), t.path, err)
 	}
+	t.pending[string(key)] = pendingWrite{del: true}
 	return nil
 }
 
@@ -526,13 +595,38 @@ func (t *tx) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	}
 	t.scanning++
 	defer func() { t.scanning-- }()
+	var over []string // pending keys with the prefix, sorted
+	for k := range t.pending {
+		if strings.HasPrefix(k, string(prefix)) {
+			over = append(over, k)
+		}
+	}
+	slices.Sort(over)
 	c := t.b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	k, v := c.Seek(prefix)
+	for {
+		inBolt := k != nil && bytes.HasPrefix(k, prefix)
+		if !inBolt && len(over) == 0 {
+			return nil
+		}
+		if len(over) > 0 && (!inBolt || over[0] <= string(k)) {
+			ok := over[0]
+			over = over[1:]
+			if inBolt && ok == string(k) {
+				k, v = c.Next() // shadowed by the pending write
+			}
+			if w := t.pending[ok]; !w.del {
+				if err := fn([]byte(ok), w.value); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if err := fn(k, v); err != nil {
 			return err
 		}
+		k, v = c.Next()
 	}
-	return nil
 }
 
 // quote quotes a key for an error message, eliding the middle of long ones.

@@ -415,7 +415,7 @@ func TestNotAStoreIsUntouched(t *testing.T) {
 		data []byte
 	}{
 		{"random bytes", random},
-		{"text file", []byte(strings.Repeat("network=pub cidr=192.0.2.0/24\n", 400))},
+		{"text file", []byte(strings.Repeat("network=pub cidr=198.18.2.0/24\n", 400))},
 		{"one byte", []byte{0}},
 		{"truncated to 100 bytes", valid[:100]},
 		{"truncated to one meta page", valid[:4096]},
