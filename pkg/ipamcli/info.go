@@ -168,8 +168,10 @@ func holdingsByInstance(hs []ipam.Holding) (names []string, by map[string][]ipam
 	return names, by
 }
 
+// holdingValue renders NIC:IP like gnt-network info, and NIC:mac=MAC for a
+// MAC (a bare NIC:MAC would read as one longer MAC).
 func holdingValue(h ipam.Holding) string {
-	v := h.MAC
+	v := "mac=" + h.MAC
 	if h.IP.IsValid() {
 		v = h.IP.String()
 	}

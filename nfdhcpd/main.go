@@ -1,0 +1,39 @@
+// Command nfdhcpd answers the DHCPv4, router solicitation, neighbour
+// solicitation and DHCPv6 packets netfilter queues to it from VM taps; a
+// drop-in for GRNET's nfdhcpd (same configuration file, binding files and
+// flags -c, -f, -d). All logic is in pkg/nfdhcpd; see its documentation.
+//
+// Usage:
+//
+//	nfdhcpd [-c CONF] [-f] [-d] [--bindings DIR] [--pidfile PATH|none]
+//	        [--user USER] [--metrics-listen HOST:PORT|none]
+//
+// $NFDHCPD_STATE_DIR overrides [general] datapath; flags override both.
+//
+// Running it in a network namespace (tests, e2e): the queues, the reply
+// socket and the taps are those of the namespace the process starts in, so
+// install the NFQUEUE rules in that namespace and start the daemon there:
+//
+//	ip netns exec HOST iptables -A INPUT -i tap0 -p udp --dport 67 -j NFQUEUE --queue-num 42
+//	ip netns exec HOST ip6tables -A INPUT -i tap0 -p icmpv6 --icmpv6-type 133 -j NFQUEUE --queue-num 43
+//	ip netns exec HOST ip6tables -A INPUT -i tap0 -p icmpv6 --icmpv6-type 135 -j NFQUEUE --queue-num 44
+//	ip netns exec HOST ip6tables -A INPUT -i tap0 -p udp --dport 547 -j NFQUEUE --queue-num 45
+//	ip netns exec HOST nfdhcpd -f -c CONF --bindings DIR --pidfile none --user root
+//
+// (bridged taps: match with -m physdev --physdev-in tap0 on the bridge's
+// INPUT.) Use a pidfile per instance (or none) when several run at once.
+// It logs to stderr with -f; stops cleanly on SIGTERM/SIGINT; SIGHUP
+// reloads, SIGUSR1 logs the binding table. Exit status: 0 clean stop, 1
+// configuration or runtime error (one line on stderr), 2 usage.
+// Dropping privileges to a non-root user needs a CGO_ENABLED=0 build.
+package main
+
+import (
+	"os"
+
+	"github.com/diktyo/diktyo/pkg/nfdhcpd"
+)
+
+func main() {
+	os.Exit(nfdhcpd.Main(os.Args, os.Getenv, os.Stderr))
+}

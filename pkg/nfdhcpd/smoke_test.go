@@ -1,0 +1,517 @@
+package nfdhcpd
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// daemonBin is the nfdhcpd binary TestMain builds for the root tests.
+var daemonBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		flag.Parse()
+		if os.Geteuid() == 0 && !testing.Short() {
+			dir, err := os.MkdirTemp("", "nfdhcpd-bin-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			daemonBin = filepath.Join(dir, "nfdhcpd")
+			cmd := exec.Command("go", "build", "-o", daemonBin, "github.com/diktyo/diktyo/nfdhcpd")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "go build nfdhcpd: %v\n%s", err, out)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces, NFQUEUE, AF_PACKET")
+	}
+	if testing.Short() {
+		t.Skip("root smoke test skipped in -short mode")
+	}
+	for _, c := range []string{"ip", "iptables", "ip6tables", "udhcpc", "rdisc6"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Fatalf("needs %s: %v", c, err)
+		}
+	}
+}
+
+func sh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newNS makes a throwaway namespace with an empty resolv.conf of its own,
+// so DHCP clients never touch the machine's.
+func newNS(t *testing.T, name string) {
+	t.Helper()
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+	dir := filepath.Join("/etc/netns", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inNS runs fn on a thread inside namespace name (the thread is discarded).
+func inNS(name string, fn func() error) error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- err
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}
+
+// logBuf collects the daemon's stderr and lets a test wait for a line.
+type logBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuf) wait(t *testing.T, re string) []string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := rx.FindStringSubmatch(l.String()); m != nil {
+			return m
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("daemon never logged %q; log:\n%s", re, l.String())
+	return nil
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metricsIn fetches /metrics from addr inside namespace ns.
+func metricsIn(ns, addr string) ([]byte, error) {
+	var body []byte
+	err := inNS(ns, func() error {
+		// The socket is made on this thread, in the namespace.
+		conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		body, err = io.ReadAll(conn)
+		return err
+	})
+	return body, err
+}
+
+func udhcpc(t *testing.T, vm string) []byte {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", vm, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "3", "-T", "2", "-s", "/bin/true").CombinedOutput()
+	if err != nil {
+		t.Fatalf("udhcpc: %v\n%s", err, out)
+	}
+	return out
+}
+
+// TestSmoke runs the real binary in a host namespace with a VM namespace
+// behind a routed tap-like veth, and real clients in the VM.
+func TestSmoke(t *testing.T) {
+	requireRoot(t)
+	id := randHex(3)
+	host, vm, tap := "nfd-h-"+id, "nfd-v-"+id, "tap"+id
+	newNS(t, host)
+	newNS(t, vm)
+	sh(t, "ip", "-n", host, "link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", vm)
+	sh(t, "ip", "netns", "exec", vm, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
+	// A routed host forwards IPv6: without it the kernel drops the VM's
+	// RS to ff02::2 before the INPUT hook.
+	sh(t, "ip", "netns", "exec", host, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	sh(t, "ip", "-n", host, "link", "set", tap, "up")
+	sh(t, "ip", "-n", vm, "link", "set", "eth0", "up")
+	var vmMAC string
+	if err := inNS(vm, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err == nil {
+			vmMAC = ifi.HardwareAddr.String()
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][]string{
+		{"iptables", "-A", "INPUT", "-i", tap, "-p", "udp", "--dport", "67", "-j", "NFQUEUE", "--queue-num", "42"},
+		{"ip6tables", "-A", "INPUT", "-i", tap, "-p", "icmpv6", "--icmpv6-type", "133", "-j", "NFQUEUE", "--queue-num", "43"},
+		{"ip6tables", "-A", "INPUT", "-i", tap, "-p", "icmpv6", "--icmpv6-type", "135", "-j", "NFQUEUE", "--queue-num", "44"},
+		{"ip6tables", "-A", "INPUT", "-i", tap, "-p", "udp", "--dport", "547", "-j", "NFQUEUE", "--queue-num", "45"},
+	} {
+		sh(t, append([]string{"ip", "netns", "exec", host}, r...)...)
+	}
+
+	// A state directory the daemon user (nobody) can read.
+	root, err := os.MkdirTemp("", "nfdhcpd-smoke-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "bindings")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(root, "run", "nfdhcpd.pid")
+	conf := filepath.Join(root, "nfdhcpd.conf")
+	writeFile(t, conf, fmt.Sprintf(`[general]
+pidfile = %s
+datapath = /nonexistent  # overridden by NFDHCPD_STATE_DIR
+logdir = %s
+user = nobody
+metrics_listen = 127.0.0.1:0
+
+[dhcp]
+enable_dhcp = yes
+server_ip = 198.51.100.1
+dhcp_queue = 42
+nameservers = 198.51.100.53
+
+[ipv6]
+enable_ipv6 = yes
+mode = slaac+dhcpv6
+ra_period = 300
+rs_queue = 43
+ns_queue = 44
+dhcpv6_queue = 45
+nameservers = 2001:db8:53::1
+domains = example.org
+`, pidfile, root))
+
+	logs := &logBuf{}
+	cmd := exec.Command("ip", "netns", "exec", host, daemonBin, "-f", "-d", "-c", conf)
+	cmd.Env = append(os.Environ(), EnvStateDir+"="+dir)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs.String())
+		}
+	})
+	logs.wait(t, `msg="nfdhcpd serving"`)
+	metricsAddr := logs.wait(t, `msg="metrics endpoint" listen=(\S+)`)[1]
+
+	// Privileges: nobody with CAP_NET_ADMIN and CAP_NET_RAW only.
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Uid:\t65534\t65534\t65534\t65534", "CapEff:\t0000000000003000", "CapPrm:\t0000000000003000", "CapAmb:\t0000000000000000"} {
+		if !strings.Contains(string(status), want) {
+			t.Errorf("daemon status lacks %q:\n%s", want, status)
+		}
+	}
+
+	// The binding appears after the daemon started: the watcher picks it up.
+	writeFile(t, filepath.Join(dir, tap), fmt.Sprintf("INDEV=%s\nIP=198.51.100.10\nMAC=%s\nHOSTNAME=vm1\n"+
+		"GATEWAY=198.51.100.1\nSUBNET=198.51.100.0/24\nGATEWAY6=2001:db8:1::1\nSUBNET6=2001:db8:1::/64\n", tap, vmMAC))
+	logs.wait(t, `msg="binding loaded" tap=`+tap)
+
+	out := udhcpc(t, vm)
+	if m := regexp.MustCompile(`lease of (\S+) obtained`).FindSubmatch(out); m == nil || string(m[1]) != "198.51.100.10" {
+		t.Fatalf("udhcpc did not get 198.51.100.10:\n%s", out)
+	}
+
+	// rdisc6 needs the VM's link-local address.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(sh(t, "ip", "-n", vm, "-6", "addr", "show", "dev", "eth0", "scope", "link"), "fe80::"); {
+		if time.Now().After(deadline) {
+			t.Fatal("VM eth0 has no link-local address")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, err = exec.Command("ip", "netns", "exec", vm, "rdisc6", "-1", "-w", "2000", "eth0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rdisc6: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`Prefix\s*:\s*2001:db8:1::/64`).Match(out) {
+		t.Fatalf("rdisc6 shows no prefix 2001:db8:1::/64:\n%s", out)
+	}
+
+	body, err := metricsIn(host, metricsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`nfdhcpd_replies_total{proto="dhcp4",type="offer"} 1`,
+		`nfdhcpd_replies_total{proto="dhcp4",type="ack"} 1`,
+		`nfdhcpd_replies_total{proto="rs",type="ra"}`,
+		`nfdhcpd_periodic_ra_total 1`,
+		`nfdhcpd_bindings{state="resolved"} 1`,
+		`nfdhcpd_queue_received_total{proto="dhcp4",queue="42"} 2`,
+		`nfdhcpd_queue_kernel_dropped_total{proto="dhcp4",queue="42"} 0`,
+		`nfdhcpd_reply_latency_seconds_count{proto="dhcp4"} 2`,
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", body)
+	}
+
+	// SIGUSR1 dumps, SIGHUP reloads and keeps serving, SIGTERM exits 0.
+	_ = cmd.Process.Signal(syscall.SIGUSR1)
+	logs.wait(t, `msg=binding tap=`+tap)
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	logs.wait(t, `msg="reloading \(SIGHUP\)"`)
+	if out := udhcpc(t, vm); !bytes.Contains(out, []byte("lease of 198.51.100.10 obtained")) {
+		t.Fatalf("udhcpc after reload:\n%s", out)
+	}
+	// A binding written before its tap exists resolves when the tap appears.
+	late := "tapz" + id
+	writeFile(t, filepath.Join(dir, late), fmt.Sprintf("INDEV=%s\nIP=198.51.100.11\nMAC=aa:00:00:00:00:11\nHOSTNAME=vm2\n", late))
+	logs.wait(t, `msg="binding stale" tap=`+late)
+	sh(t, "ip", "-n", host, "link", "add", late, "type", "veth", "peer", "name", late+"p")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_ = cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(100 * time.Millisecond)
+		if regexp.MustCompile(`msg=binding tap=` + late + ` indev=` + late + ` tap_index=[1-9]`).MatchString(logs.String()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binding of %s not resolved after the link appeared", late)
+		}
+	}
+
+	// A queue number change rebinds the queue on SIGHUP.
+	writeFile(t, conf, strings.Replace(readFile(t, conf), "dhcp_queue = 42", "dhcp_queue = 46", 1))
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	logs.wait(t, `msg="queue bound" function=dhcp4 queue=46`)
+	sh(t, "ip", "netns", "exec", host, "iptables", "-R", "INPUT", "1", "-i", tap, "-p", "udp", "--dport", "67", "-j", "NFQUEUE", "--queue-num", "46")
+	if out := udhcpc(t, vm); !bytes.Contains(out, []byte("lease of 198.51.100.10 obtained")) {
+		t.Fatalf("udhcpc after queue change:\n%s", out)
+	}
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("daemon exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+	if b, err := os.ReadFile(pidfile); err == nil && len(b) > 0 {
+		t.Errorf("pidfile still names a process: %q", b)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+}
+
+// TestMainBadConfig: a bad value fails at start, naming the key, in one
+// line on stderr.
+func TestMainBadConfig(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nfdhcpd.conf")
+	writeFile(t, conf, "[dhcp]\ndhcp_queue = 70000\n")
+	var stderr bytes.Buffer
+	code := Main([]string{"nfdhcpd", "-f", "-c", conf}, func(string) string { return "" }, &stderr)
+	if code != ExitError {
+		t.Fatalf("exit %d, want %d", code, ExitError)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "dhcp_queue") {
+		t.Fatalf("stderr %q: want one line naming dhcp_queue", stderr.String())
+	}
+	stderr.Reset()
+	if code := Main([]string{"nfdhcpd", "-x"}, func(string) string { return "" }, &stderr); code != ExitUsage {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+	writeFile(t, conf, "[ipv6]\nmode = dhcpv6\n")
+	stderr.Reset()
+	if code := Main([]string{"nfdhcpd", "-f", "-c", conf}, func(string) string { return "" }, &stderr); code != ExitError || !strings.Contains(stderr.String(), "mode") {
+		t.Fatalf("mode dhcpv6: exit %d, %q", code, stderr.String())
+	}
+}
+
+func TestFlags(t *testing.T) {
+	env := map[string]string{EnvStateDir: "/env/dir"}
+	getenv := func(k string) string { return env[k] }
+	o, code := parseFlags([]string{"nfdhcpd", "-fd", "-c", "/x.conf"}, getenv, io.Discard)
+	if code >= 0 || !o.Foreground || !o.Debug || o.ConfigPath != "/x.conf" || o.BindingDir != "/env/dir" {
+		t.Fatalf("got %+v, %d", o, code)
+	}
+	o, _ = parseFlags([]string{"nfdhcpd", "--bindings", "/flag/dir"}, getenv, io.Discard)
+	if o.BindingDir != "/flag/dir" {
+		t.Fatalf("flag does not override env: %q", o.BindingDir)
+	}
+
+	conf := filepath.Join(t.TempDir(), "nfdhcpd.conf")
+	writeFile(t, conf, "[general]\ndatapath = /file/dir\nmetrics_listen = 127.0.0.1:9000\nqueue_bypass = yes\n")
+	s, _, err := loadSettings(Options{ConfigPath: conf, MetricsListen: "none", PIDFile: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.dir != "/file/dir" || s.metrics != "" || s.pidfile != "" || !s.failOpen {
+		t.Fatalf("settings %+v", s)
+	}
+}
+
+func TestPIDFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "nfdhcpd.pid")
+	p, err := createPIDFile(path, os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := createPIDFile(path, 1); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second instance: %v", err)
+	}
+	if err := p.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("pidfile not removed: %v", err)
+	}
+	for _, stale := range []string{"999999999\n", "garbage", ""} {
+		writeFile(t, path, stale)
+		p, err := createPIDFile(path, os.Getpid())
+		if err != nil {
+			t.Fatalf("stale %q: %v", stale, err)
+		}
+		_ = p.Remove()
+	}
+}
+
+// TestDaemonize starts the binary without -f: the parent returns 0 once the
+// detached child serves and wrote its pidfile; SIGTERM stops the child and
+// removes the pidfile. Without syslog it logs to logdir/nfdhcpd.log.
+func TestDaemonize(t *testing.T) {
+	requireRoot(t)
+	host := "nfd-d-" + randHex(3)
+	newNS(t, host)
+	root := t.TempDir()
+	pidfile := filepath.Join(root, "nfdhcpd.pid")
+	conf := filepath.Join(root, "nfdhcpd.conf")
+	writeFile(t, conf, fmt.Sprintf("[general]\npidfile = %s\ndatapath = %s\nlogdir = %s\nuser = root\n"+
+		"[dhcp]\ndhcp_queue = 42\n[ipv6]\nenable_ipv6 = no\n", pidfile, filepath.Join(root, "b"), root))
+	out, err := exec.Command("ip", "netns", "exec", host, daemonBin, "-c", conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("daemon start: %v\n%s", err, out)
+	}
+	pid := 0
+	if _, err := fmt.Sscan(readFile(t, pidfile), &pid); err != nil || pid <= 0 {
+		t.Fatalf("pidfile: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
+		t.Errorf("daemon pid %d: session %d (%v), want its own", pid, sid, err)
+	}
+	// A second instance refuses to start, naming the first.
+	out, err = exec.Command("ip", "netns", "exec", host, daemonBin, "-f", "-c", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already running") {
+		t.Errorf("second instance: %v\n%s", err, out)
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for deadline := time.Now().Add(20 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("daemon did not stop on SIGTERM")
+		}
+	}
+	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
+		t.Errorf("pidfile left behind: %v", err)
+	}
+	if _, err := os.Stat("/dev/log"); err != nil {
+		if log := readFile(t, filepath.Join(root, "nfdhcpd.log")); !strings.Contains(log, "nfdhcpd serving") {
+			t.Errorf("log file lacks the start line:\n%s", log)
+		}
+	}
+}
