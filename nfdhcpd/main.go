@@ -12,16 +12,20 @@
 //
 // Running it in a network namespace (tests, e2e): the queues, the reply
 // socket and the taps are those of the namespace the process starts in, so
-// install the NFQUEUE rules in that namespace and start the daemon there:
+// install the NFQUEUE rules in that namespace and start the daemon there.
+// Queue in mangle PREROUTING, as GRNET does: router solicitations to
+// ff02::2 reach INPUT only when the host forwards IPv6, and DHCPv6
+// Information-Requests to ff02::1:2 never do.
 //
-//	ip netns exec HOST iptables -A INPUT -i tap0 -p udp --dport 67 -j NFQUEUE --queue-num 42
-//	ip netns exec HOST ip6tables -A INPUT -i tap0 -p icmpv6 --icmpv6-type 133 -j NFQUEUE --queue-num 43
-//	ip netns exec HOST ip6tables -A INPUT -i tap0 -p icmpv6 --icmpv6-type 135 -j NFQUEUE --queue-num 44
-//	ip netns exec HOST ip6tables -A INPUT -i tap0 -p udp --dport 547 -j NFQUEUE --queue-num 45
+//	ip netns exec HOST iptables -t mangle -A PREROUTING -i tap0 -p udp --dport 67 -j NFQUEUE --queue-num 42
+//	ip netns exec HOST ip6tables -t mangle -A PREROUTING -i tap0 -p icmpv6 --icmpv6-type 133 -j NFQUEUE --queue-num 43
+//	ip netns exec HOST ip6tables -t mangle -A PREROUTING -i tap0 -p icmpv6 --icmpv6-type 135 -j NFQUEUE --queue-num 44
+//	ip netns exec HOST ip6tables -t mangle -A PREROUTING -i tap0 -p udp --dport 547 -j NFQUEUE --queue-num 45
 //	ip netns exec HOST nfdhcpd -f -c CONF --bindings DIR --pidfile none --user root
 //
-// (bridged taps: match with -m physdev --physdev-in tap0 on the bridge's
-// INPUT.) Use a pidfile per instance (or none) when several run at once.
+// (bridged taps: match with -m physdev --physdev-in tap0.) diktyo-ifup
+// installs the equivalent nftables rules for every NIC with the nfdhcpd
+// tag. Use a pidfile per instance (or none) when several run at once.
 // It logs to stderr with -f; stops cleanly on SIGTERM/SIGINT; SIGHUP
 // reloads, SIGUSR1 logs the binding table. Exit status: 0 clean stop, 1
 // configuration or runtime error (one line on stderr), 2 usage.
