@@ -65,6 +65,8 @@ type queueHandler struct {
 	buf   []byte
 	mac   [6]byte
 	lim   limiter
+	// pass is set by ndp when a valid packet must be accepted unanswered.
+	pass bool
 }
 
 // maxNDFrame bounds NDP and DHCPv6 replies: Ethernet + IPv6 minimum MTU.
@@ -123,6 +125,10 @@ func (q *queueHandler) handle(p *nfqueue.Packet) (v nfqueue.Verdict) {
 		frame = q.dhcp6(r.dhcp6, p, ent)
 	}
 	if len(frame) == 0 {
+		if q.pass {
+			q.pass = false
+			return nfqueue.Accept
+		}
 		return nfqueue.Drop
 	}
 	if err := q.e.out.Send(ent.TapIndex, frame); err != nil {
@@ -194,6 +200,11 @@ func (q *queueHandler) ndp(r *ndp.Responder, p *nfqueue.Packet, ent *binding.Ent
 	}
 	q.count6(pm, ent, uint32(res), res == ndp.Reply, res.String())
 	if res != ndp.Reply {
+		// A valid neighbour solicitation we do not answer for (another
+		// VM on the bridge, duplicate address detection) goes on, so that
+		// neighbour discovery between VMs keeps working; anti-spoofing
+		// already vouched for its source.
+		q.pass = q.proto == protoNS && (res == ndp.IgnoredTarget || res == ndp.IgnoredDAD)
 		return nil
 	}
 	return frame

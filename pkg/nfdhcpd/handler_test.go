@@ -128,6 +128,8 @@ func TestHandler(t *testing.T) {
 	rs := ndp.BuildRS(nil, vmMAC1, ll1)[14:]
 	ns := ndp.BuildNS(nil, vmMAC1, ll1, ndp.LinkLocal(net.HardwareAddr(tapMAC[:])))[14:]
 	ir := dhcp6.BuildInformationRequest(nil, vmMAC1, ll1, 7, dhcp6.DUIDLL(vmMAC1))[14:]
+	dad := ndp.BuildNS(nil, vmMAC1, netip.IPv6Unspecified(), ll1)[14:]
+	other := ndp.BuildNS(nil, vmMAC1, ll1, netip.MustParseAddr("2001:db8:ffff::1"))[14:]
 	tests := []struct {
 		name      string
 		proto     proto
@@ -156,6 +158,8 @@ func TestHandler(t *testing.T) {
 		{"rs without subnet6 dropped", protoRS, idxBr0, idxTap2, vmMAC2, rs, nfqueue.Drop, 0, nil, 0},
 		{"ns for router answered", protoNS, idxTap1, 0, vmMAC1, ns, nfqueue.Drop, idxTap1, []byte{ndp.TypeNeighborAdvertisement}, 14 + 40},
 		{"garbage ns dropped", protoNS, idxTap1, 0, vmMAC1, []byte{0x60, 1, 2}, nfqueue.Drop, 0, nil, 0},
+		{"dad ns passed on unanswered", protoNS, idxTap1, 0, vmMAC1, dad, nfqueue.Accept, 0, nil, 0},
+		{"ns for a foreign target passed on", protoNS, idxTap1, 0, vmMAC1, other, nfqueue.Accept, 0, nil, 0},
 		{"information-request answered", protoDHCP6, idxTap1, 0, vmMAC1, ir, nfqueue.Drop, idxTap1, []byte{0, 1, 2, 7}, 14 + 40 + 2 - 2},
 	}
 	for _, tc := range tests {
