@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/diktyo/diktyo/pkg/version.Version=$(VERSION)
 BIN := bin
 # main package dir -> binary name
-CMDS := ipam:diktyo-ipam nfdhcpd:nfdhcpd
+CMDS := ipam:diktyo-ipam nfdhcpd:nfdhcpd nfdhcpd/dhcpload:dhcpload
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s

@@ -91,8 +91,8 @@ func (q *queueHandler) handle(p *nfqueue.Packet) (v nfqueue.Verdict) {
 	ent, ok := q.e.tab.Load().LookupEntry(int(p.InDev), int(p.PhysInDev), p.HWAddr)
 	if !ok {
 		pm.unknownTap.Inc()
-		if q.e.log.Enabled(context.Background(), slog.LevelDebug) {
-			q.logf(slog.LevelDebug, p.InDev, 0, "packet from interface without binding, accepted",
+		if ok, supp := q.admit(slog.LevelDebug, p.InDev, 0); ok {
+			q.emit(slog.LevelDebug, supp, "packet from interface without binding, accepted",
 				slog.Uint64("indev", uint64(p.InDev)), slog.Uint64("physindev", uint64(p.PhysInDev)))
 		}
 		return nfqueue.Accept
@@ -166,21 +166,21 @@ func (q *queueHandler) dhcp4(r *dhcp4.Responder, p *nfqueue.Packet, ent *binding
 		if res.Kind == dhcp4.KindNak {
 			lvl = slog.LevelWarn
 		}
-		if q.e.log.Enabled(context.Background(), lvl) {
-			q.logf(lvl, uint32(ent.TapIndex), evReply+uint32(res.Kind), "dhcp reply",
+		if ok, supp := q.admit(lvl, uint32(ent.TapIndex), evReply+uint32(res.Kind)); ok {
+			q.emit(lvl, supp, "dhcp reply",
 				slog.String("tap", b.Tap), slog.String("request", res.Msg.Type.String()),
 				slog.String("reply", res.Kind.String()), slog.String("ip", b.IP.String()),
 				slog.String("mac", net.HardwareAddr(res.Msg.CHAddr[:]).String()), slog.String("reason", res.Reason.String()))
 		}
 	case res.Kind == dhcp4.KindDrop:
 		inc(pm.notAnswered, int(res.Reason))
-		if q.e.log.Enabled(context.Background(), slog.LevelWarn) {
-			q.logf(slog.LevelWarn, uint32(ent.TapIndex), evReason+uint32(res.Reason), "dhcp request dropped",
+		if ok, supp := q.admit(slog.LevelWarn, uint32(ent.TapIndex), evReason+uint32(res.Reason)); ok {
+			q.emit(slog.LevelWarn, supp, "dhcp request dropped",
 				slog.String("tap", b.Tap), slog.String("request", res.Msg.Type.String()), slog.String("reason", res.Reason.String()))
 		}
 	default: // RELEASE, DECLINE: nothing to send
-		if q.e.log.Enabled(context.Background(), slog.LevelInfo) {
-			q.logf(slog.LevelInfo, uint32(ent.TapIndex), evReply+uint32(res.Kind), "dhcp "+res.Kind.String(),
+		if ok, supp := q.admit(slog.LevelInfo, uint32(ent.TapIndex), evReply+uint32(res.Kind)); ok {
+			q.emit(slog.LevelInfo, supp, "dhcp "+res.Kind.String(),
 				slog.String("tap", b.Tap), slog.String("ip", b.IP.String()))
 		}
 	}
@@ -234,19 +234,35 @@ func (q *queueHandler) count6(pm *protoMetrics, ent *binding.Entry, res uint32, 
 			lvl = slog.LevelWarn
 		}
 	}
-	if q.e.log.Enabled(context.Background(), lvl) {
-		q.logf(lvl, uint32(ent.TapIndex), ev, q.proto.String()+" "+desc, slog.String("tap", ent.Binding.Tap))
+	if ok, supp := q.admit(lvl, uint32(ent.TapIndex), ev); ok {
+		q.emit(lvl, supp, q.proto.String()+" "+desc, slog.String("tap", ent.Binding.Tap))
 	}
 }
 
 // logf logs one line about ifindex, subject to the (ifindex, event) rate
 // limit. Callers check Enabled first where building attrs costs.
 func (q *queueHandler) logf(lvl slog.Level, ifindex, event uint32, msg string, attrs ...slog.Attr) {
+	if ok, supp := q.admit(lvl, ifindex, event); ok {
+		q.emit(lvl, supp, msg, attrs...)
+	}
+}
+
+// admit reports whether a line at lvl about (ifindex, event) may be logged
+// now. Callers build the line's attributes only once admitted, so lines
+// that are filtered out or rate-limited cost no allocation.
+func (q *queueHandler) admit(lvl slog.Level, ifindex, event uint32) (bool, uint64) {
+	if !q.e.log.Enabled(context.Background(), lvl) {
+		return false, 0
+	}
 	ok, supp := q.lim.allow(limitKey(ifindex, event|uint32(q.proto)<<24), q.e.now())
 	if !ok {
 		q.e.m.suppressed.Inc()
-		return
 	}
+	return ok, supp
+}
+
+// emit logs an admitted line, saying how many were suppressed before it.
+func (q *queueHandler) emit(lvl slog.Level, supp uint64, msg string, attrs ...slog.Attr) {
 	if supp > 0 {
 		attrs = append(attrs, slog.Uint64("suppressed", supp))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -296,6 +297,21 @@ func TestHandlerAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { q.handle(pkt) }); n != 0 {
 			t.Errorf("%v: %v allocations per packet, want 0", p, n)
 		}
+	}
+}
+
+// TestHandlerAllocsInfoLog: with replies logged at Info (the default), a
+// tap that has used up its log burst costs no allocation per packet.
+func TestHandlerAllocsInfoLog(t *testing.T) {
+	e := testEngine(t, &recorder{})
+	e.log = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	q := newQueueHandler(e, protoDHCP4)
+	pkt := &nfqueue.Packet{InDev: idxTap1, HWAddr: vmMAC1, Payload: discover(vmMAC1)}
+	for range 2 * logBurst {
+		q.handle(pkt)
+	}
+	if n := testing.AllocsPerRun(100, func() { q.handle(pkt) }); n != 0 {
+		t.Errorf("%v allocations per packet once rate-limited, want 0", n)
 	}
 }
 
