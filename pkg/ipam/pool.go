@@ -339,6 +339,13 @@ func (t *Txn) ModifyNetwork(name string, fn func(*Network) error) error {
 	if err := def.Validate(); err != nil {
 		return err
 	}
+	if p := def.MACPrefix; p != s.def.MACPrefix && !p.IsZero() {
+		if n, err := t.countMACsOutside(name, p); err != nil {
+			return err
+		} else if n > 0 {
+			return fmt.Errorf("network %s: MAC prefix %s: %w: %d reserved MACs are outside it; release them first", name, p, ErrInUse, n)
+		}
+	}
 	if def.Gateway == s.def.Gateway && slices.Equal(def.Ranges, s.def.Ranges) {
 		s.def = def // the pool is unaffected
 		return t.putDef(def)
@@ -356,6 +363,20 @@ func (t *Txn) ModifyNetwork(name string, fn func(*Network) error) error {
 		}
 	}
 	return t.rebuild(s, def)
+}
+
+// countMACsOutside counts the MACs reserved in network name that are not
+// inside prefix p.
+func (t *Txn) countMACsOutside(name string, p MACPrefix) (int, error) {
+	n := 0
+	err := t.tx.Scan([]byte("m/"), func(k, v []byte) error {
+		var r macRecord
+		if err := r.unmarshal(v); err == nil && r.Network == name && !p.Contains(net.HardwareAddr(k[2:])) {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // rebuild replaces the definition of s by def, moving the gateway bit and

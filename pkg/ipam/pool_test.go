@@ -369,6 +369,11 @@ func TestMACs(t *testing.T) {
 	if err := p.Update(ctx, func(tx *Txn) error { _, err := tx.GenerateMAC("v6", owner("b", "")); return err }); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("MAC without prefix: %v", err)
 	}
+	if err := p.Update(ctx, func(tx *Txn) error {
+		return tx.ModifyNetwork("n", func(n *Network) error { n.MACPrefix = MACPrefix{0xaa, 0, 9}; return nil })
+	}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("MAC prefix change with MACs reserved: %v", err)
+	}
 	if err := p.Update(ctx, func(tx *Txn) error { return tx.ReleaseMAC(mac, &Owner{Instance: "b"}) }); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("release other's MAC: %v", err)
 	}
