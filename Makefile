@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/diktyo/diktyo/pkg/version.Version=$(VERSION)
 BIN := bin
 # main package dir -> binary name
-CMDS := ipam:diktyo-ipam nfdhcpd:nfdhcpd nfdhcpd/dhcpload:dhcpload
+CMDS := ipam:diktyo-ipam ifup:diktyo-ifup nfdhcpd:nfdhcpd nfdhcpd/dhcpload:dhcpload
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
@@ -15,9 +15,9 @@ BENCHTIME ?= 1s
 # Debian packages the tests, benchmarks and demo use.
 DEB_DEPS := iproute2 nftables iptables python3 python3-bitarray \
 	isc-dhcp-client udhcpc dhcpcd-base ndisc6 dnsmasq-base python3-scapy \
-	tcpdump util-linux procps
+	tcpdump util-linux procps openvswitch-switch iputils-arping
 
-.PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck
+.PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck netns-ready
 
 all: build
 
@@ -36,8 +36,14 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
 # test: lint, then every test (root tests need root: run as root, as CI does).
-test: deps lint build
+test: deps lint build netns-ready
 	$(GO) test -count=1 -timeout 30m ./...
+
+# netns-ready makes /run/netns a shared mount once, before test packages
+# running in parallel race to set it up (a lost race hides namespaces
+# from each other: "Peer netns reference is invalid").
+netns-ready:
+	@if [ "$$(id -u)" = 0 ]; then ip netns add diktyo-ready-$$$$ && ip netns del diktyo-ready-$$$$; fi
 
 unit:
 	$(GO) test -count=1 -short ./...

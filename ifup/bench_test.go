@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ifup"
+	"github.com/diktyo/diktyo/pkg/ifupconf"
+	"github.com/diktyo/diktyo/pkg/nettest"
+)
+
+// benchNIC is the measured NIC: routed, with every network tag and a
+// firewall profile.
+func benchNIC(tap string, i int) map[string]string {
+	return map[string]string{
+		"INSTANCE": fmt.Sprintf("vm%d.example.org", i), "INTERFACE": tap, "INTERFACE_INDEX": "0",
+		"INTERFACE_UUID": fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+		"MAC":            fmt.Sprintf("aa:00:01:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff),
+		"IP":             fmt.Sprintf("198.18.%d.%d", 1+i/250, 2+i%250), "MODE": "routed", "LINK": "100",
+		"NETWORK_NAME": "pub", "NETWORK_SUBNET": "198.18.0.0/16", "NETWORK_GATEWAY": "198.18.0.1",
+		"NETWORK_SUBNET6": "2001:db8:100::/64", "NETWORK_GATEWAY6": "2001:db8:100::1",
+		"NETWORK_TAGS": "nfdhcpd ip-less-routed private-filtered dns",
+		"TAGS":         "synnefo:network:0:protected", "VLAN": "",
+	}
+}
+
+// benchHost is a host namespace with an uplink (table 100) and n-1
+// background NICs already set up by impl, plus the measured tap tap-m.
+type benchHost struct {
+	ns     *nettest.NS
+	dir    string
+	config string
+}
+
+func newBenchHost(b *testing.B, impl string, n int) *benchHost {
+	h := &benchHost{ns: nettest.NewNS(b, "ifb"), dir: b.TempDir()}
+	h.config = filepath.Join(h.dir, "diktyo")
+	conf := fmt.Sprintf("STATE_DIR=%s/state\nNFDHCPD_STATE_DIR=%s/nfdhcpd\nIPAM_DB=%s/ipam.db\nIFUP_EXTRA_SCRIPT=%s/none\n",
+		h.dir, h.dir, h.dir, h.dir)
+	if err := os.WriteFile(h.config, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range []string{"state", "nfdhcpd"} {
+		if err := os.MkdirAll(filepath.Join(h.dir, d), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var batch strings.Builder
+	batch.WriteString("link add up1 type veth peer name up1p\nlink set up1 up\nlink set up1p up\n" +
+		"link add tap-m type veth peer name tap-mp\nlink set tap-m up\nlink set tap-mp up\n" +
+		"route add 198.18.0.0/16 dev up1 table 100\nroute add default via 198.18.0.1 dev up1 table 100\n" +
+		"route add 2001:db8:100::/64 dev up1 table 100\nroute add default via 2001:db8:100::1 dev up1 table 100\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&batch, "link add tb%d type veth peer name tb%dp\nlink set tb%d up\n", i, i, i)
+	}
+	path := filepath.Join(h.dir, "batch")
+	if err := os.WriteFile(path, []byte(batch.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	h.ns.Run(b, "ip", "-batch", path)
+	if n <= 1 {
+		return h
+	}
+	start := time.Now()
+	switch impl {
+	case "diktyo":
+		err := h.ns.Do(func() error {
+			cfg, _, err := ifupconf.Load([]string{"DIKTYO_CONFIG=" + h.config})
+			if err != nil {
+				return err
+			}
+			r, closeSys, err := ifup.NewSystem(cfg, nil)
+			if err != nil {
+				return err
+			}
+			defer closeSys()
+			for i := 1; i < n; i++ {
+				e, err := ganeti.ParseIfupEnvMap(benchNIC(fmt.Sprintf("tb%d", i), i))
+				if err != nil {
+					return err
+				}
+				if err := r.Up(context.Background(), e, nil, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	default:
+		script := fmt.Sprintf(`for i in $(seq 1 %d); do INTERFACE=tb$i IP=198.18.$((1+i/250)).$((2+i%%250)) `+
+			`MAC=aa:00:01:00:$(printf %%02x $((i>>8))):$(printf %%02x $((i&255))) INSTANCE=vm$i.example.org %s; done`,
+			n-1, shellIfup)
+		cmd := h.ns.Exec(context.Background(), "bash", "-c", script)
+		cmd.Env = h.shellEnv(benchNIC("x", 0))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("shell setup: %v: %s", err, out)
+		}
+	}
+	b.Logf("%s: %d background NICs set up in %v", impl, n-1, time.Since(start).Round(time.Millisecond))
+	return h
+}
+
+var (
+	shellIfup, _   = filepath.Abs("../testdata/ifup/shell/kvm-ifup-custom")
+	shellIfdown, _ = filepath.Abs("../testdata/ifup/shell/kvm-ifdown-custom")
+)
+
+func (h *benchHost) shellEnv(nic map[string]string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "STATE_DIR=" + h.dir + "/state", "NFDHCPD_STATE_DIR=" + h.dir + "/nfdhcpd", "NO_GARP=1"}
+	for k, v := range nic {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// cycle runs one up and one down as whole processes.
+type cycle func() error
+
+func (h *benchHost) diktyoCycle(dir string) cycle {
+	up, down := filepath.Join(dir, "kvm-vif-bridge"), filepath.Join(dir, "kvm-ifdown-custom")
+	env := []string{"PATH=" + os.Getenv("PATH"), "DIKTYO_CONFIG=" + h.config}
+	for k, v := range benchNIC("tap-m", 0) {
+		env = append(env, k+"="+v)
+	}
+	return func() error {
+		for _, argv := range [][]string{{up}, {down, "tap-m"}} {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v: %s", argv[0], err, out)
+			}
+		}
+		return nil
+	}
+}
+
+func (h *benchHost) shellCycle(garp bool) cycle {
+	env := h.shellEnv(benchNIC("tap-m", 0))
+	if garp {
+		env = slices.DeleteFunc(env, func(s string) bool { return s == "NO_GARP=1" })
+	}
+	return func() error {
+		for _, s := range []string{shellIfup, shellIfdown} {
+			cmd := exec.Command("bash", s)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v: %s", s, err, out)
+			}
+		}
+		return nil
+	}
+}
+
+// BenchmarkUpDown measures up + down of one routed NIC with every tag, as
+// whole processes (the way Ganeti runs them): diktyo-ifup against GRNET's
+// shell commands (testdata/ifup/shell), with no other NIC and with
+// DIKTYO_BENCH_NICS-1 (default 999) other NICs on the host. Processes
+// are started from a thread inside the host namespace, so no `ip netns
+// exec` is measured. It reports p50 and p90 in milliseconds.
+func BenchmarkUpDown(b *testing.B) {
+	nettest.RequireRoot(b, "nft", "iptables", "ip6tables", "ebtables", "arptables")
+	if binary == "" {
+		b.Skip("diktyo-ifup not built")
+	}
+	links := b.TempDir()
+	for _, name := range []string{"kvm-vif-bridge", "kvm-ifdown-custom"} {
+		if err := os.Symlink(binary, filepath.Join(links, name)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	many := 1000
+	if v, err := strconv.Atoi(os.Getenv("DIKTYO_BENCH_NICS")); err == nil && v > 1 {
+		many = v
+	}
+	type benchCase struct {
+		impl string
+		nics int
+		garp bool
+	}
+	cases := []benchCase{{"diktyo", 1, false}, {"diktyo", many, false}, {"shell", 1, false}, {"shell", many, false}}
+	if _, err := exec.LookPath("arping"); err == nil {
+		cases = append(cases, benchCase{"shell+arping", 1, true})
+	}
+	for _, c := range cases {
+		h := newBenchHost(b, strings.TrimSuffix(c.impl, "+arping"), c.nics)
+		run := h.shellCycle(c.garp)
+		if c.impl == "diktyo" {
+			run = h.diktyoCycle(links)
+		}
+		b.Run(fmt.Sprintf("%s/nics=%d", c.impl, c.nics), func(b *testing.B) {
+			b.ReportAllocs()
+			var d []time.Duration
+			b.ResetTimer()
+			err := h.ns.Do(func() error {
+				for range b.N {
+					start := time.Now()
+					if err := run(); err != nil {
+						return err
+					}
+					d = append(d, time.Since(start))
+				}
+				return nil
+			})
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			slices.Sort(d)
+			pct := func(p float64) float64 {
+				return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(0.5), "p50-ms")
+			b.ReportMetric(pct(0.9), "p90-ms")
+		})
+	}
+}

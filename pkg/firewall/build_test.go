@@ -1,0 +1,102 @@
+package firewall
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mdlayher/netlink"
+
+	"github.com/diktyo/diktyo/pkg/netplan"
+)
+
+func TestBuildGolden(t *testing.T) {
+	ovs := routedFilter("tap2")
+	ovs.Mode, ovs.Profile, ovs.ARPGateway = netplan.ModeOpenvSwitch, netplan.ProfileProtected, netipZero()
+	plain := netplan.Filter{Tap: "tap3", Mode: netplan.ModeBridged, Profile: netplan.ProfileUnprotected}
+	noV4 := routedFilter("tap4")
+	noV4.IPv4, noV4.Queues, noV4.Profile = nil, nil, ""
+	for name, f := range map[string]netplan.Filter{
+		"routed": routedFilter("tap0"), "bridged": bridgedFilter("tap1"),
+		"openvswitch": ovs, "plain": plain, "no-ipv4": noV4,
+	} {
+		t.Run(name, func(t *testing.T) {
+			n, err := Build(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "build-"+name+".nft", []byte(n.String()))
+		})
+	}
+	golden(t, "skeleton.nft", []byte(Skeleton(DefaultQueues()).String()))
+}
+
+func TestBuildInvalid(t *testing.T) {
+	for name, mut := range map[string]func(*netplan.Filter){
+		"empty tap":  func(f *netplan.Filter) { f.Tap = "" },
+		"long tap":   func(f *netplan.Filter) { f.Tap = "tap0123456789abcdef" },
+		"slash tap":  func(f *netplan.Filter) { f.Tap = "tap/0" },
+		"mode":       func(f *netplan.Filter) { f.Mode = "nat" },
+		"profile":    func(f *netplan.Filter) { f.Profile = "open" },
+		"mac":        func(f *netplan.Filter) { f.MAC = nil },
+		"ipv4 is v6": func(f *netplan.Filter) { f.IPv4 = addrs("2001:db8::1") },
+		"ipv6 is v4": func(f *netplan.Filter) { f.IPv6 = addrs("198.51.100.1") },
+		"ipv4 any":   func(f *netplan.Filter) { f.IPv4 = addrs("0.0.0.0") },
+		"gateway v6": func(f *netplan.Filter) { f.ARPGateway = addrs("2001:db8::1")[0] },
+		"mac filter": func(f *netplan.Filter) { f.MACFilter = &netplan.MACFilter{Prefix: mac("aa:00:00:00:00:00")[:3]} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := routedFilter("tap0")
+			mut(&f)
+			if _, err := Build(f); !errors.Is(err, ErrInvalidFilter) {
+				t.Errorf("Build = %v, want ErrInvalidFilter", err)
+			}
+		})
+	}
+}
+
+func TestLinkLocalEUI64(t *testing.T) {
+	if got := linkLocalEUI64(mac("aa:00:00:12:34:56")).String(); got != "fe80::a800:ff:fe12:3456" {
+		t.Errorf("got %s", got)
+	}
+}
+
+// recorder records the netlink messages of each batch.
+type recorder struct{ b strings.Builder }
+
+func (r *recorder) dial(req []netlink.Message) ([]netlink.Message, error) {
+	for _, m := range req {
+		fmt.Fprintf(&r.b, "type=0x%04x flags=0x%04x %s\n", uint16(m.Header.Type), uint16(m.Header.Flags), hex.EncodeToString(m.Data))
+	}
+	return req, nil
+}
+
+// TestMessageStream records the netlink batches of Init, Apply and Remove
+// (no kernel) and compares them with a golden stream.
+func TestMessageStream(t *testing.T) {
+	for _, mode := range []QueueMode{QueueXT, QueueNative} {
+		rec := &recorder{}
+		fw, err := New(Options{testDial: rec.dial, Queue: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			name string
+			run  func() error
+		}{
+			{"init", fw.Init},
+			{"apply routed tap0", func() error { return fw.Apply(routedFilter("tap0")) }},
+			{"apply bridged tap1", func() error { return fw.Apply(bridgedFilter("tap1")) }},
+			{"remove tap0", func() error { return fw.Remove("tap0") }},
+		}
+		for _, s := range steps {
+			fmt.Fprintf(&rec.b, "# %s\n", s.name)
+			if err := s.run(); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+		}
+		golden(t, fmt.Sprintf("messages-%d.golden", mode), []byte(rec.b.String()))
+	}
+}

@@ -1,0 +1,412 @@
+package firewall
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nfqueue"
+)
+
+// allQueues are the default queues with and without bypass, so that the
+// reference filters need no queue chain beyond Init's.
+func allQueues() []QueueTarget {
+	var qs []QueueTarget
+	for _, q := range DefaultQueues() {
+		qs = append(qs, q, QueueTarget{Num: q.Num, Bypass: true})
+	}
+	return qs
+}
+
+func TestNotInitialized(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t)
+	fw, err := New(Options{NetNS: ns.fd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Apply(routedFilter("tap0")); !errors.Is(err, ErrNotInitialized) {
+		t.Errorf("Apply before Init = %v, want ErrNotInitialized", err)
+	}
+	if err := fw.Remove("tap0"); !errors.Is(err, ErrNotInitialized) {
+		t.Errorf("Remove before Init = %v, want ErrNotInitialized", err)
+	}
+}
+
+func TestRulesetGolden(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t)
+	vm := newNetNS(t)
+	vethPair(t, ns, "tap0", vm, "eth0", "")
+	vethPair(t, ns, "tap1", vm, "eth1", "")
+	fw, err := New(Options{NetNS: ns.fd, Queues: allQueues()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Init(); err != nil {
+		t.Fatalf("second Init: %v", err)
+	}
+	initial := ns.ruleset(t)
+	golden(t, "init.ruleset", []byte(initial))
+
+	for _, f := range []netplan.Filter{routedFilter("tap0"), bridgedFilter("tap1")} {
+		if err := fw.Apply(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied := ns.ruleset(t)
+	golden(t, "applied.ruleset", []byte(applied))
+
+	// Idempotent: the same filters again change nothing.
+	for _, f := range []netplan.Filter{routedFilter("tap0"), bridgedFilter("tap1")} {
+		if err := fw.Apply(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ns.ruleset(t); got != applied {
+		t.Errorf("second Apply changed the ruleset:\n%s", got)
+	}
+	if taps, err := fw.List(); err != nil || !slices.Equal(taps, []string{"tap0", "tap1"}) {
+		t.Errorf("List = %v, %v; want [tap0 tap1]", taps, err)
+	}
+
+	// A mode change replaces what the tap had.
+	if err := fw.Apply(bridgedFilter("tap0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Apply(routedFilter("tap0")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.ruleset(t); got != applied {
+		t.Errorf("bridged→routed left a different ruleset:\n%s", got)
+	}
+
+	for _, tap := range []string{"tap0", "tap1", "tap1", "never-was"} {
+		if err := fw.Remove(tap); err != nil {
+			t.Fatalf("Remove(%s): %v", tap, err)
+		}
+	}
+	if got := ns.ruleset(t); got != initial {
+		t.Errorf("Remove left:\n%s\nwant the Init ruleset:\n%s", got, initial)
+	}
+	if taps, err := fw.List(); err != nil || len(taps) != 0 {
+		t.Errorf("List after Remove = %v, %v", taps, err)
+	}
+}
+
+// TestNoLeak applies and removes random NICs (with random settings) and
+// checks that the ruleset ends exactly as it started.
+func TestNoLeak(t *testing.T) {
+	requireRoot(t)
+	cycles := 1000
+	if testing.Short() {
+		cycles = 50
+	}
+	ns := newNetNS(t)
+	fw, err := New(Options{NetNS: ns.fd, Queues: allQueues()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Init(); err != nil {
+		t.Fatal(err)
+	}
+	initial := ns.ruleset(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	live := map[string]bool{}
+	for i := range cycles {
+		tap := fmt.Sprintf("tap%d", r.IntN(20))
+		if live[tap] && r.IntN(2) == 0 {
+			if err := fw.Remove(tap); err != nil {
+				t.Fatalf("cycle %d: %v", i, err)
+			}
+			delete(live, tap)
+			continue
+		}
+		f := routedFilter(tap)
+		if r.IntN(2) == 0 {
+			f = bridgedFilter(tap)
+		}
+		f.AntiSpoof = r.IntN(4) != 0
+		f.Profile = []netplan.Profile{"", netplan.ProfileProtected, netplan.ProfileLimited, netplan.ProfileUnprotected}[r.IntN(4)]
+		if r.IntN(3) == 0 {
+			f.Queues = nil
+		}
+		if r.IntN(5) == 0 {
+			f.Mode = netplan.ModeOpenvSwitch
+		}
+		if err := fw.Apply(f); err != nil {
+			t.Fatalf("cycle %d: %v", i, err)
+		}
+		live[tap] = true
+	}
+	for tap := range live {
+		if err := fw.Remove(tap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ns.ruleset(t); got != initial {
+		t.Errorf("after %d cycles:\n%s\nwant:\n%s", cycles, got, initial)
+	}
+}
+
+// sniffer captures test frames on iface in ns for secs seconds.
+type sniffer struct {
+	cmd *exec.Cmd
+	out *bufio.Scanner
+}
+
+func startSniffer(t *testing.T, ns netNS, iface string, secs float64) *sniffer {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns.name, "/usr/bin/python3", "testdata/pkt.py", "sniff", iface, fmt.Sprint(secs))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("python3 with scapy: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("sniffer did not start: %q", sc.Text())
+	}
+	return &sniffer{cmd: cmd, out: sc}
+}
+
+func (s *sniffer) seen() []string {
+	var out []string
+	for s.out.Scan() {
+		out = append(out, s.out.Text())
+	}
+	return out
+}
+
+func sendFrames(t *testing.T, ns netNS, iface, mac, ip, ll string, names ...string) {
+	t.Helper()
+	args := append([]string{"/usr/bin/python3", "testdata/pkt.py", "send", iface, mac, ip, ll}, names...)
+	ns.exec(t, args...)
+}
+
+// TestAntiSpoofTraffic: a VM behind tapvm on a bridge sends spoofed and
+// legit frames; a receiver on the same bridge sees only the legit ones.
+func TestAntiSpoofTraffic(t *testing.T) {
+	requireRoot(t)
+	host, vm, rx := newNetNS(t), newNetNS(t), newNetNS(t)
+	const vmMAC = "aa:10:00:00:00:02"
+	host.exec(t, "ip", "link", "add", "br0", "type", "bridge")
+	host.exec(t, "ip", "link", "set", "br0", "up")
+	vethPair(t, host, "tapvm", vm, "eth0", vmMAC)
+	vethPair(t, host, "taprx", rx, "eth0", "")
+	host.exec(t, "ip", "link", "set", "tapvm", "master", "br0")
+	host.exec(t, "ip", "link", "set", "taprx", "master", "br0")
+	fw := newFirewall(t, host)
+	f := bridgedFilter("tapvm")
+	f.MACFilter, f.Profile, f.Queues = nil, "", nil
+	if err := fw.Apply(f); err != nil {
+		t.Fatal(err)
+	}
+	sn := startSniffer(t, rx, "eth0", 60)
+	all := []string{"legit", "legit6", "arp", "spoof-ip", "spoof-mac", "spoof-ip6", "dhcp-server", "ra", "vlan", "arp-spoof", "end"}
+	sendFrames(t, vm, "eth0", vmMAC, "198.18.0.2", "fe80::1234", all...)
+	got := sn.seen()
+	if want := []string{"arp", "end", "legit", "legit6"}; !slices.Equal(got, want) {
+		t.Errorf("receiver saw %v, want %v", got, want)
+	}
+}
+
+// TestPrivateFiltered: VMs of two private networks (MAC prefixes) on one
+// bridge reach their own network only.
+func TestPrivateFiltered(t *testing.T) {
+	requireRoot(t)
+	host := newNetNS(t)
+	host.exec(t, "ip", "link", "add", "br0", "type", "bridge")
+	host.exec(t, "ip", "link", "set", "br0", "up")
+	fw := newFirewall(t, host)
+	type vmDef struct{ tap, mac, prefix, ip string }
+	vms := []vmDef{
+		{"tapa", "aa:10:00:00:00:0a", "aa:10:00:00:00:00", "198.18.0.10"},
+		{"tapb", "aa:10:00:00:00:0b", "aa:10:00:00:00:00", "198.18.0.11"},
+		{"tapc", "aa:20:00:00:00:0c", "aa:20:00:00:00:00", "198.18.0.12"},
+	}
+	nss := map[string]netNS{}
+	for _, v := range vms {
+		ns := newNetNS(t)
+		nss[v.tap] = ns
+		vethPair(t, host, v.tap, ns, "eth0", v.mac)
+		host.exec(t, "ip", "link", "set", v.tap, "master", "br0")
+		ns.exec(t, "ip", "addr", "add", v.ip+"/24", "dev", "eth0")
+		if err := fw.Apply(netplan.Filter{
+			Tap: v.tap, Mode: netplan.ModeBridged, Bridge: "br0", MAC: mac(v.mac),
+			AntiSpoof: true, IPv4: addrs(v.ip),
+			MACFilter: &netplan.MACFilter{Prefix: mac(v.prefix), Mask: mac("ff:ff:f0:00:00:00")},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range vms {
+		listen(t, nss[v.tap], v.ip+":7")
+	}
+	ping := func(from, to string) bool {
+		return dialFrom(nss[from], to+":7", time.Second) == nil
+	}
+	if !ping("tapa", "198.18.0.11") {
+		t.Error("a → b (same prefix) failed")
+	}
+	if ping("tapa", "198.18.0.12") {
+		t.Error("a → c (other prefix) succeeded")
+	}
+	if ping("tapc", "198.18.0.10") {
+		t.Error("c → a (other prefix) succeeded")
+	}
+	// c never even learns a's MAC: its ARP broadcast never reached a.
+	if out := nss["tapc"].exec(t, "ip", "neigh", "show", "198.18.0.10"); strings.Contains(out, "aa:10") {
+		t.Errorf("c resolved a: %s", out)
+	}
+}
+
+// routedVM wires a routed NIC: VM 198.51.100.10 behind tapr, a client
+// 198.18.0.2 behind up0 (host 198.18.0.1).
+func routedVM(t *testing.T) (host, vm, client netNS) {
+	host, vm, client = newNetNS(t), newNetNS(t), newNetNS(t)
+	vethPair(t, host, "tapr", vm, "eth0", "aa:00:00:12:34:56")
+	vethPair(t, host, "up0", client, "eth0", "")
+	host.exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.tapr.proxy_arp=1")
+	host.exec(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "up0")
+	host.exec(t, "ip", "route", "add", "198.51.100.10/32", "dev", "tapr")
+	vm.exec(t, "ip", "addr", "add", "198.51.100.10/24", "dev", "eth0")
+	vm.exec(t, "ip", "route", "add", "default", "dev", "eth0")
+	client.exec(t, "ip", "addr", "add", "198.18.0.2/24", "dev", "eth0")
+	client.exec(t, "ip", "route", "add", "default", "via", "198.18.0.1")
+	return host, vm, client
+}
+
+// TestProfileLimited: limited lets tcp 22 in and blocks tcp 80.
+func TestProfileLimited(t *testing.T) {
+	requireRoot(t)
+	host, vm, client := routedVM(t)
+	fw := newFirewall(t, host)
+	f := routedFilter("tapr")
+	f.Queues = nil
+	if err := fw.Apply(f); err != nil {
+		t.Fatal(err)
+	}
+	listen(t, vm, "198.51.100.10:22")
+	listen(t, vm, "198.51.100.10:80")
+	dial := func(port string) error { return dialFrom(client, "198.51.100.10:"+port, 2*time.Second) }
+	if err := dial("22"); err != nil {
+		t.Errorf("tcp 22 to a limited VM: %v", err)
+	}
+	if err := dial("80"); err == nil {
+		t.Error("tcp 80 to a limited VM connected")
+	}
+	// The host's ARP requests reached the VM with the gateway as sender
+	// (arp output mangle): the VM knows 198.51.100.1, not the host's
+	// own address.
+	if out := vm.exec(t, "ip", "neigh", "show", "198.51.100.1"); !strings.Contains(out, "lladdr") {
+		t.Errorf("VM has no neighbour entry for the gateway 198.51.100.1: %q (all: %s)", out, vm.exec(t, "ip", "neigh"))
+	}
+	f.Profile = netplan.ProfileUnprotected
+	if err := fw.Apply(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial("80"); err != nil {
+		t.Errorf("tcp 80 to an unprotected VM: %v", err)
+	}
+}
+
+// TestQueueSteering: a DHCP discover from the VM arrives on queue 42,
+// routed and bridged.
+func TestQueueSteering(t *testing.T) {
+	requireRoot(t)
+	for _, mode := range []netplan.Mode{netplan.ModeRouted, netplan.ModeBridged} {
+		t.Run(string(mode), func(t *testing.T) {
+			host, vm := newNetNS(t), newNetNS(t)
+			vethPair(t, host, "tapq", vm, "eth0", "aa:00:00:12:34:56")
+			f := routedFilter("tapq")
+			if mode == netplan.ModeBridged {
+				host.exec(t, "ip", "link", "add", "br0", "type", "bridge")
+				host.exec(t, "ip", "link", "set", "br0", "up")
+				host.exec(t, "ip", "link", "set", "tapq", "master", "br0")
+				f.Mode, f.Bridge, f.ARPGateway = netplan.ModeBridged, "br0", netipZero()
+			}
+			fw := newFirewall(t, host)
+			if err := fw.Apply(f); err != nil {
+				t.Fatal(err)
+			}
+			q, err := nfqueue.Open(nfqueue.Config{Queue: 42, NetNS: host.fd})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = q.Close() })
+			var got atomic.Int32
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- q.Serve(ctx, func(p *nfqueue.Packet) nfqueue.Verdict {
+					got.Add(1)
+					return nfqueue.Drop
+				})
+			}()
+			vm.exec(t, "/usr/bin/python3", "-c", `
+from scapy.all import *
+conf.verb = 0
+sendp(Ether(src="aa:00:00:12:34:56", dst="ff:ff:ff:ff:ff:ff")/IP(src="0.0.0.0", dst="255.255.255.255")/UDP(sport=68, dport=67)/BOOTP(chaddr=bytes.fromhex("aa0000123456"))/DHCP(options=[("message-type","discover"),"end"]), iface="eth0")`)
+			deadline := time.Now().Add(5 * time.Second)
+			for got.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			if got.Load() == 0 {
+				t.Error("no packet on queue 42")
+			}
+		})
+	}
+}
+
+// listen accepts (and closes) TCP connections on addr inside ns.
+func listen(t *testing.T, ns netNS, addr string) {
+	t.Helper()
+	var l net.Listener
+	if err := ns.do(func() (err error) {
+		l, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+}
+
+// dialFrom connects to addr from inside ns.
+func dialFrom(ns netNS, addr string, timeout time.Duration) error {
+	return ns.do(func() error {
+		c, err := net.DialTimeout("tcp4", addr, timeout)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	})
+}

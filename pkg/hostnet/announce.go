@@ -1,0 +1,95 @@
+package hostnet
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// FrameSender sends a complete Ethernet frame out of a device.
+type FrameSender interface {
+	SendFrame(ifindex int, frame []byte) error
+}
+
+// packetSender sends through one AF_PACKET socket of protocol 0 (it never
+// receives), opened on first use by open (which picks the namespace).
+type packetSender struct {
+	open func(func() error) error
+	mu   sync.Mutex
+	fd   int
+	ok   bool
+}
+
+// SendFrame sends frame on ifindex.
+func (s *packetSender) SendFrame(ifindex int, frame []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ok {
+		var fd int
+		err := s.open(func() error {
+			var err error
+			fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("AF_PACKET socket: %w", err)
+		}
+		s.fd, s.ok = fd, true
+	}
+	var dst [8]byte
+	copy(dst[:], frame[:6])
+	sa := &unix.SockaddrLinklayer{
+		Protocol: htons(binary.BigEndian.Uint16(frame[12:14])),
+		Ifindex:  ifindex,
+		Halen:    6,
+		Addr:     dst,
+	}
+	return unix.Sendto(s.fd, frame, 0, sa)
+}
+
+// Close closes the socket.
+func (s *packetSender) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ok {
+		return nil
+	}
+	s.ok = false
+	return unix.Close(s.fd)
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Ethernet and ARP constants of a gratuitous ARP.
+const (
+	etherTypeARP = 0x0806
+	ethMinFrame  = 60 // without FCS; short frames are padded with zeros
+)
+
+// BuildGratuitousARP appends a gratuitous ARP request for ip from mac to
+// broadcast (RFC 5227 announcement: sender and target protocol address
+// both ip, target hardware address zero), padded to the Ethernet minimum.
+// Upstream routers that already know ip update it to mac.
+func BuildGratuitousARP(dst []byte, mac net.HardwareAddr, ip netip.Addr) []byte {
+	start := len(dst)
+	a4 := ip.As4()
+	dst = append(dst, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff) // destination: broadcast
+	dst = append(dst, mac[:6]...)                         // source
+	dst = binary.BigEndian.AppendUint16(dst, etherTypeARP)
+	dst = binary.BigEndian.AppendUint16(dst, 1)      // htype Ethernet
+	dst = binary.BigEndian.AppendUint16(dst, 0x0800) // ptype IPv4
+	dst = append(dst, 6, 4)                          // hlen, plen
+	dst = binary.BigEndian.AppendUint16(dst, 1)      // op request
+	dst = append(dst, mac[:6]...)                    // sender hardware address
+	dst = append(dst, a4[:]...)                      // sender protocol address
+	dst = append(dst, 0, 0, 0, 0, 0, 0)              // target hardware address
+	dst = append(dst, a4[:]...)                      // target protocol address
+	for len(dst)-start < ethMinFrame {
+		dst = append(dst, 0)
+	}
+	return dst
+}

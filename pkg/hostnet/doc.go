@@ -1,0 +1,40 @@
+// Package hostnet applies the link and routing part of a NIC plan
+// (netplan.Host) to the host with netlink, and removes exactly what it
+// applied: tap MAC, MTU, master bridge and link state, /proc/sys settings,
+// policy rules, routes, proxy NDP entries, gratuitous ARP / unsolicited NA
+// announcements and the Open vSwitch port (through ovs-vsctl, the only
+// part that spawns a process). It also reads the facts the planner needs
+// (Facts): the tap, the bridge and the uplinks of a routing table.
+//
+// Apply returns an Applied record of what it changed (with previous
+// sysctl values and link settings); Remove takes only that record, so it
+// restores the host even after the configuration changed. Apply is
+// idempotent and completes a half-done earlier Apply; a failed Apply rolls
+// back what it did. Every operation is a per-object netlink request: no
+// dump of rules, routes or neighbours is made on the Apply/Remove path, so
+// the cost does not grow with the number of NICs on the host.
+//
+// Choices:
+//   - Global forwarding (net/ipv{4,6}/conf/all/forwarding) is never
+//     touched: it is host policy, set once by the operator; flipping IPv6's
+//     would also turn off router advertisements on every interface. New
+//     taps inherit conf/default/forwarding. A plan that wants more lists
+//     it in Host.Sysctls.
+//   - Rules always carry an explicit priority (netplan.DefaultRulePriority
+//     when the plan gives 0): the kernel detects an existing identical rule
+//     (EEXIST) only when the priorities match.
+//   - An existing route to the same destination in the same table is
+//     replaced (GRNET used "ip route replace"): a stale route of an earlier
+//     tap must not shadow the new NIC.
+//   - Objects that only this NIC can own (rules for iif TAP, routes via
+//     TAP, proxy entries for the VM's address, the OVS port named TAP) are
+//     recorded whether or not they already existed, so that an Apply that
+//     completes a crashed one still records them for Remove. Sysctls and
+//     link settings are recorded only when Apply changed them.
+//   - Announcements are best effort: a failed send is logged, not fatal
+//     (the VM is still reachable once neighbour caches expire); a missing
+//     announce device is an error.
+//
+// It must never import the planner's inputs (pkg/ganeti, config), stores
+// or nftables: it applies values, it does not decide them.
+package hostnet

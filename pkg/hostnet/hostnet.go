@@ -1,0 +1,256 @@
+package hostnet
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrNoSuchLink: a device named by the plan does not exist.
+	ErrNoSuchLink = errors.New("no such link")
+	// ErrNoSysctl: a /proc/sys key does not exist.
+	ErrNoSysctl = errors.New("no such sysctl")
+	// ErrInvalid: the plan is malformed (bad family, table, address, key).
+	ErrInvalid = errors.New("invalid plan")
+	// ErrOVS: ovs-vsctl failed.
+	ErrOVS = errors.New("ovs-vsctl failed")
+)
+
+// DefaultTimeout bounds every netlink request, namespace hop and ovs-vsctl
+// run when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// Options configure an Applier. The zero value works on the caller's
+// network namespace.
+type Options struct {
+	// Handle is the netlink handle to use (nil: a new one in the current
+	// network namespace, closed by Close).
+	Handle *netlink.Handle
+	// Sysctl reads and writes /proc/sys (nil: ProcSysctl of the current
+	// network namespace).
+	Sysctl Sysctl
+	// Sender sends announcement frames (nil: an AF_PACKET socket opened in
+	// the current network namespace on first use).
+	Sender FrameSender
+	// OVSVsctl runs ovs-vsctl with args and returns its combined output
+	// (nil: exec "ovs-vsctl" with OVSDB and Timeout).
+	OVSVsctl func(args ...string) ([]byte, error)
+	// OVSDB is ovs-vsctl's --db (empty: its default socket).
+	OVSDB string
+	// Timeout bounds each netlink request and ovs-vsctl run
+	// (0: DefaultTimeout).
+	Timeout time.Duration
+	// Logger receives warnings (failed announcements); nil discards.
+	Logger *slog.Logger
+}
+
+// Applier applies and removes netplan.Host states and reads host facts.
+// Its methods may be called from several goroutines.
+type Applier struct {
+	nl      *netlink.Handle
+	sysctl  Sysctl
+	sender  FrameSender
+	ovs     func(args ...string) ([]byte, error)
+	log     *slog.Logger
+	timeout time.Duration
+	closers []func() error
+}
+
+// New returns an Applier working on the caller's network namespace unless
+// opts binds it elsewhere (a Handle from netlink.NewHandleAt, a Sysctl and
+// Sender of that namespace); NewAt builds all three for a namespace.
+func New(opts Options) (*Applier, error) {
+	a := &Applier{
+		nl:      opts.Handle,
+		sysctl:  opts.Sysctl,
+		sender:  opts.Sender,
+		ovs:     opts.OVSVsctl,
+		log:     opts.Logger,
+		timeout: opts.Timeout,
+	}
+	if a.timeout <= 0 {
+		a.timeout = DefaultTimeout
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.nl == nil {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return nil, fmt.Errorf("netlink handle: %w", err)
+		}
+		if err := h.SetSocketTimeout(a.timeout); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("netlink handle: %w", err)
+		}
+		a.nl = h
+		a.closers = append(a.closers, func() error { h.Close(); return nil })
+	}
+	if a.sysctl == nil {
+		a.sysctl = ProcSysctl{}
+	}
+	if a.sender == nil {
+		s := &packetSender{open: func(f func() error) error { return f() }}
+		a.sender = s
+		a.closers = append(a.closers, s.Close)
+	}
+	if a.ovs == nil {
+		a.ovs = execOVS(opts.OVSDB, a.timeout)
+	}
+	return a, nil
+}
+
+// NewAt returns an Applier bound to network namespace ns: its own netlink
+// handle, a Sysctl and a Sender that act from a thread inside ns. opts may
+// still override any of them. Close releases them (not ns).
+func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	var closers []func() error
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+	}
+	if opts.Handle == nil {
+		h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		if err != nil {
+			return nil, fmt.Errorf("netlink handle in netns: %w", err)
+		}
+		if err := h.SetSocketTimeout(timeout); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("netlink handle in netns: %w", err)
+		}
+		opts.Handle = h
+		closers = append(closers, func() error { h.Close(); return nil })
+	}
+	var runner *NetNS
+	if opts.Sysctl == nil || opts.Sender == nil {
+		r, err := StartNetNS(ns, timeout)
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		runner = r
+	}
+	if opts.Sysctl == nil {
+		opts.Sysctl = NetNSSysctl{NS: runner}
+	}
+	if opts.Sender == nil {
+		s := &packetSender{open: runner.Run}
+		opts.Sender = s
+		closers = append(closers, s.Close)
+	}
+	if runner != nil {
+		closers = append(closers, runner.Close)
+	}
+	a, err := New(opts)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	a.closers = append(a.closers, closers...)
+	return a, nil
+}
+
+// Close releases what New or NewAt created.
+func (a *Applier) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// NetNS runs functions on an OS thread that lives inside a network
+// namespace, for what the kernel scopes to the calling thread's namespace
+// (the /proc/sys/net view, new sockets).
+type NetNS struct {
+	reqs    chan nsReq
+	timeout time.Duration
+	once    sync.Once
+	done    chan struct{}
+}
+
+type nsReq struct {
+	fn  func() error
+	res chan error
+}
+
+// StartNetNS starts the thread and moves it into ns; timeout bounds each
+// Run's wait for the thread.
+func StartNetNS(ns netns.NsHandle, timeout time.Duration) (*NetNS, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	n := &NetNS{reqs: make(chan nsReq), timeout: timeout, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go n.loop(ns, started)
+	select {
+	case err := <-started:
+		if err != nil {
+			return nil, err
+		}
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("netns thread: no start after %v", timeout)
+	}
+	return n, nil
+}
+
+func (n *NetNS) loop(ns netns.NsHandle, started chan<- error) {
+	// The thread is never unlocked: it leaves the namespace only by
+	// exiting with this goroutine, so no other goroutine ever runs in ns.
+	runtime.LockOSThread()
+	if err := netns.Set(ns); err != nil {
+		started <- fmt.Errorf("netns thread: setns: %w", err)
+		return
+	}
+	started <- nil
+	for {
+		select {
+		case r := <-n.reqs:
+			r.res <- r.fn()
+		case <-n.done:
+			return
+		}
+	}
+}
+
+// Run calls fn on the namespace's thread and returns its error.
+func (n *NetNS) Run(fn func() error) error {
+	res := make(chan error, 1)
+	t := time.NewTimer(n.timeout)
+	defer t.Stop()
+	select {
+	case n.reqs <- nsReq{fn: fn, res: res}:
+	case <-n.done:
+		return errors.New("netns thread: closed")
+	case <-t.C:
+		return fmt.Errorf("netns thread: busy for %v", n.timeout)
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-t.C:
+		return fmt.Errorf("netns thread: no answer after %v", n.timeout)
+	}
+}
+
+// Close stops the thread.
+func (n *NetNS) Close() error {
+	n.once.Do(func() { close(n.done) })
+	return nil
+}

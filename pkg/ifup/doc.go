@@ -1,0 +1,21 @@
+// Package ifup is diktyo-ifup's orchestration: for one VM NIC it plans
+// (pkg/netplan, pure) and applies the plan through a host applier
+// (pkg/hostnet: links, rules, routes, sysctls, proxies, OVS) and a filter
+// applier (pkg/firewall: nftables), writes the nfdhcpd binding file
+// (pkg/binding) and records what it applied per tap under
+// STATE_DIR/ifup/<tap>.json, so that down removes exactly that, even
+// after the configuration changed, and reconcile removes the state of
+// taps that no longer exist (Ganeti 3.0 never calls an ifdown).
+//
+// Ganeti reuses tap names: a record belongs to a NIC (netplan.NICID) and
+// to one tap device (its ifindex). An up on a tap whose record belongs to
+// another NIC removes that stale state first; nothing keyed by the tap
+// name alone removes a newer owner's state, because every change of a
+// tap's state happens under the tap's lock and starts by reading the
+// tap's record. Locks are flock(2) on STATE_DIR/ifup/<tap>.lock with a
+// timeout.
+//
+// The host and filter appliers are interfaces (Host, Firewall) so the
+// logic is tested with recording fakes; the main wires the real ones. This
+// package never talks to netlink or nftables itself.
+package ifup

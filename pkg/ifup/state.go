@@ -1,0 +1,196 @@
+package ifup
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/diktyo/diktyo/pkg/netplan"
+)
+
+// RecordVersion is the format version of records this package writes.
+const RecordVersion = 1
+
+// Record is what was applied for one tap: the NIC it belongs to, the tap
+// device (ifindex) it was applied to, the plan and hostnet's account of
+// what it changed.
+type Record struct {
+	Version int           `json:"version"`
+	NIC     netplan.NICID `json:"nic"`
+	// TapIndex is the ifindex of the tap when the plan was applied: a tap
+	// of the same name but another index is a new device.
+	TapIndex int           `json:"tap_index"`
+	Plan     *netplan.Plan `json:"plan"`
+	// HostApplied is what the host applier returned (hostnet.Applied);
+	// null while the apply is in progress or was interrupted.
+	HostApplied json.RawMessage `json:"host_applied,omitempty"`
+	// Complete is false from the moment up starts changing the host until
+	// everything is applied: a record left incomplete means a crash.
+	Complete bool      `json:"complete"`
+	Updated  time.Time `json:"updated"`
+}
+
+// ErrLockTimeout: another diktyo-ifup held the tap's lock for too long.
+var ErrLockTimeout = errors.New("timed out waiting for the tap lock")
+
+// ErrBadRecord: a record file does not parse (a crash while it was first
+// written, or an edit by hand). It is treated as stale.
+var ErrBadRecord = errors.New("unreadable state record")
+
+// store is the directory of records and locks.
+type store struct {
+	dir string
+}
+
+func (s store) recordPath(tap string) string { return filepath.Join(s.dir, tap+".json") }
+func (s store) lockPath(tap string) string   { return filepath.Join(s.dir, tap+".lock") }
+
+func (s store) ensure() error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	return nil
+}
+
+// read returns the tap's record, nil if there is none.
+func (s store) read(tap string) (*Record, error) {
+	data, err := os.ReadFile(s.recordPath(tap))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrBadRecord, s.recordPath(tap), err)
+	}
+	if r.Plan == nil || r.NIC.Tap != tap || r.Version != RecordVersion {
+		return nil, fmt.Errorf("%w %s: wrong tap, version or no plan", ErrBadRecord, s.recordPath(tap))
+	}
+	return &r, nil
+}
+
+// write replaces the tap's record atomically (temp file + rename). There
+// is no fsync: records describe kernel state, which a power loss clears
+// too; an empty or torn record after a crash is ErrBadRecord, handled as
+// stale.
+func (s store) write(r *Record) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	data = append(data, '\n')
+	f, err := os.CreateTemp(s.dir, "."+r.NIC.Tap+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, s.recordPath(r.NIC.Tap)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+func (s store) remove(tap string) error {
+	if err := os.Remove(s.recordPath(tap)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove state: %w", err)
+	}
+	return nil
+}
+
+// taps lists the taps that have a record (or an unreadable record).
+func (s store) taps() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if ok && !strings.HasPrefix(name, ".") && netplan.ValidIfName(name) == nil {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// tapLock is a held lock on one tap.
+type tapLock struct {
+	f    *os.File
+	path string
+}
+
+// lock takes the tap's lock, waiting at most timeout. Lock files are
+// removed by unlock(true) once a tap has no state; a waiter that then
+// wins the lock on the removed file notices (the path names another inode
+// or none) and retries.
+func (s store) lock(tap string, timeout time.Duration) (*tapLock, error) {
+	path := s.lockPath(tap)
+	deadline := time.Now().Add(timeout)
+	wait := 200 * time.Microsecond
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", tap, err)
+		}
+		for {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil || !errors.Is(err, syscall.EWOULDBLOCK) {
+				break
+			}
+			if time.Now().After(deadline) {
+				f.Close()
+				return nil, fmt.Errorf("%w (%s, %v)", ErrLockTimeout, path, timeout)
+			}
+			time.Sleep(wait)
+			wait = min(wait*2, 20*time.Millisecond)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", tap, err)
+		}
+		var held, now syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &held) == nil && syscall.Stat(path, &now) == nil &&
+			held.Ino == now.Ino && held.Dev == now.Dev {
+			return &tapLock{f: f, path: path}, nil
+		}
+		f.Close() // the file was removed while we waited: lock the new one
+	}
+}
+
+// unlock releases the lock; with removeFile it first deletes the lock file
+// (only when the tap has no state left, so lock files do not pile up).
+func (l *tapLock) unlock(removeFile bool) {
+	if l == nil || l.f == nil {
+		return
+	}
+	if removeFile {
+		os.Remove(l.path)
+	}
+	l.f.Close()
+	l.f = nil
+}

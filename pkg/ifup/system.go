@@ -1,0 +1,141 @@
+package ifup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"syscall"
+
+	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/hostnet"
+	"github.com/diktyo/diktyo/pkg/ifupconf"
+	"github.com/diktyo/diktyo/pkg/netplan"
+)
+
+// RTTablesFiles are read, in order, to resolve routing table names.
+var RTTablesFiles = []string{"/usr/share/iproute2/rt_tables", "/etc/iproute2/rt_tables"}
+
+// NewSystem returns a Runner wired to the real host: pkg/hostnet,
+// pkg/firewall, the bbolt pool at cfg.IPAMDB, rt_tables and exec(2) for
+// IFUP_EXTRA_SCRIPT. close releases the netlink handles.
+func NewSystem(cfg *ifupconf.Config, log *slog.Logger) (r *Runner, close func(), err error) {
+	hn, err := hostnet.New(hostnet.Options{Logger: log, OVSDB: cfg.OVSDB})
+	if err != nil {
+		return nil, nil, err
+	}
+	queues := []firewall.QueueTarget{
+		{Num: cfg.DHCPQueue, Bypass: cfg.QueueBypass}, {Num: cfg.RSQueue, Bypass: cfg.QueueBypass},
+		{Num: cfg.NSQueue, Bypass: cfg.QueueBypass}, {Num: cfg.DHCPv6Queue, Bypass: cfg.QueueBypass},
+	}
+	fw, err := firewall.New(firewall.Options{Queues: queues})
+	if err != nil {
+		hn.Close()
+		return nil, nil, err
+	}
+	r, err = New(Deps{
+		Config: cfg, Host: HostnetAdapter{A: hn}, Firewall: &FirewallAdapter{F: fw},
+		Networks: Pool{Path: cfg.IPAMDB}, RTTables: readRTTables, Exec: syscall.Exec, Logger: log,
+	})
+	if err != nil {
+		hn.Close()
+		return nil, nil, err
+	}
+	return r, func() { hn.Close() }, nil
+}
+
+func readRTTables() map[string]int {
+	m := map[string]int{}
+	for _, p := range RTTablesFiles {
+		if f, err := os.Open(p); err == nil {
+			maps.Copy(m, netplan.ParseRTTables(f))
+			f.Close()
+		}
+	}
+	return m
+}
+
+// HostnetAdapter makes a *hostnet.Applier a Host, storing hostnet.Applied
+// as JSON.
+type HostnetAdapter struct{ A *hostnet.Applier }
+
+// Facts implements Host.
+func (h HostnetAdapter) Facts(tap, link string, table int) (netplan.HostFacts, error) {
+	return h.A.Facts(tap, table, link)
+}
+
+// Apply implements Host.
+func (h HostnetAdapter) Apply(x netplan.Host) (json.RawMessage, error) {
+	a, err := h.A.Apply(x)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(a)
+}
+
+// Remove implements Host. Without a record (an up interrupted before
+// hostnet returned) it removes the NIC's own objects the plan lists; the
+// tap's settings went, or will go, with the tap.
+func (h HostnetAdapter) Remove(planned netplan.Host, tapIndex int, applied json.RawMessage) error {
+	a, err := AppliedOf(planned, tapIndex, applied)
+	if err != nil {
+		return err
+	}
+	return h.A.Remove(a)
+}
+
+// AppliedOf decodes a recorded hostnet.Applied, or derives the objects to
+// remove from the plan when there is no record.
+func AppliedOf(planned netplan.Host, tapIndex int, applied json.RawMessage) (hostnet.Applied, error) {
+	var a hostnet.Applied
+	if applied != nil {
+		if err := json.Unmarshal(applied, &a); err != nil {
+			return a, fmt.Errorf("%w: host record: %w", ErrBadRecord, err)
+		}
+		return a, nil
+	}
+	a.Tap = hostnet.TapChange{Name: planned.Tap.Name, Index: tapIndex}
+	for _, rl := range planned.Rules {
+		if rl.Priority == 0 {
+			rl.Priority = netplan.DefaultRulePriority
+		}
+		a.Rules = append(a.Rules, rl)
+	}
+	a.Routes = append(a.Routes, planned.Routes...)
+	a.ProxyNeighs = append(a.ProxyNeighs, planned.ProxyNeighs...)
+	a.OVS = planned.OVS
+	return a, nil
+}
+
+// Merge implements Host with hostnet.Applied.Merge.
+func (h HostnetAdapter) Merge(old, new json.RawMessage) (json.RawMessage, error) {
+	var a, b hostnet.Applied
+	if err := errors.Join(json.Unmarshal(old, &a), json.Unmarshal(new, &b)); err != nil {
+		return nil, fmt.Errorf("%w: host record: %w", ErrBadRecord, err)
+	}
+	return json.Marshal(a.Merge(b))
+}
+
+// FirewallAdapter makes a *firewall.Firewall a Firewall. diktyo's tables
+// are created (firewall.Init) on the first Apply that needs them, so a
+// fresh host needs no separate setup step.
+type FirewallAdapter struct{ F *firewall.Firewall }
+
+// Apply implements Firewall.
+func (f *FirewallAdapter) Apply(x netplan.Filter) error {
+	if err := f.F.Apply(x); err == nil {
+		return nil
+	}
+	if err := f.F.Init(); err != nil {
+		return err
+	}
+	return f.F.Apply(x)
+}
+
+// Remove implements Firewall.
+func (f *FirewallAdapter) Remove(tap string) error { return f.F.Remove(tap) }
+
+// List implements Firewall.
+func (f *FirewallAdapter) List() ([]string, error) { return f.F.List() }

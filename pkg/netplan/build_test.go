@@ -1,0 +1,259 @@
+package netplan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diktyo/diktyo/pkg/ganeti"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+const (
+	ganetiDir = "../../testdata/ganeti/kvm"
+	goldenDir = "../../testdata/ifup/plan"
+)
+
+func testOptions() Options {
+	return Options{
+		MACFilteredTag: "private-filtered",
+		NFDHCPDTag:     "nfdhcpd",
+		TapMAC:         net.HardwareAddr{0xcc, 0x47, 0x52, 0x4e, 0x45, 0x54},
+		MACMask:        net.HardwareAddr{0xff, 0xff, 0xf0, 0, 0, 0},
+		AntiSpoof:      true,
+		Queues:         Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45},
+	}
+}
+
+func bridgeFacts(tap, br string, mtu int) HostFacts {
+	return HostFacts{
+		Tap:  LinkFacts{Name: tap, Exists: true, Index: 7, Kind: "tun"},
+		Link: LinkFacts{Name: br, Exists: true, Index: 3, Kind: "bridge", MTU: mtu},
+	}
+}
+
+func routedFacts(tap string, table int) HostFacts {
+	return HostFacts{
+		Tap:   LinkFacts{Name: tap, Exists: true, Index: 7, Kind: "tun"},
+		Table: table, Uplink4: "eth1", Uplink6: "eth1",
+	}
+}
+
+// env loads a real Ganeti dump and applies overrides ("" deletes).
+func env(t *testing.T, file string, over map[string]string) *ganeti.IfupEnv {
+	t.Helper()
+	environ, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	for k, v := range over {
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	e, err := ganeti.ParseIfupEnvMap(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+const (
+	bridged  = "kvm-ifup-kvm1.ganeti.test-nic0.env"
+	bridged1 = "kvm-ifup-kvm1.ganeti.test-nic1.env"
+	routed   = "kvm-ifup-kvm2.ganeti.test-nic0.env"
+)
+
+var noNetwork = map[string]string{
+	"NETWORK_NAME": "", "NETWORK_UUID": "", "NETWORK_TAGS": "", "NETWORK_SUBNET": "",
+	"NETWORK_GATEWAY": "", "NETWORK_SUBNET6": "", "NETWORK_GATEWAY6": "", "NETWORK_MAC_PREFIX": "",
+}
+
+func TestBuildGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		file  string
+		over  map[string]string
+		facts HostFacts
+		opts  func(*Options)
+	}{
+		{name: "bridged-kvm1-nic0", file: bridged, facts: bridgeFacts("tap0", "gntbr0", 1500)},
+		{name: "bridged-kvm1-nic1", file: bridged1, facts: bridgeFacts("tap1", "gntbr0", 9000)},
+		{name: "routed-kvm2-nic0", file: routed, facts: routedFacts("tap1", 100)},
+		{name: "routed-all-tags", file: routed, facts: routedFacts("tap1", 100), over: map[string]string{
+			"NETWORK_TAGS": "nfdhcpd ip-less-routed private-filtered dns",
+			"TAGS":         "synnefo:network:0:protected synnefo:network:a730afce-aaec-4b13-969e-c993d431da2e:unprotected other",
+		}},
+		{name: "routed-ipv6-only", file: routed, facts: routedFacts("tap1", 100),
+			over: map[string]string{"IP": "", "NETWORK_TAGS": "nfdhcpd ip-less-routed"}},
+		{name: "routed-disable-ipv6", file: routed, facts: routedFacts("tap1", 100),
+			over: map[string]string{"TAGS": "disable_ipv6 synnefo:network:0:limited"}},
+		{name: "routed-no-network", file: routed, facts: routedFacts("tap1", 100), over: noNetwork},
+		{name: "bridged-private-filtered", file: bridged, facts: bridgeFacts("tap0", "gntbr0", 1500),
+			over: map[string]string{"NETWORK_TAGS": "private-filtered nfdhcpd", "INTERFACE_NAME": "nic0",
+				"TAGS": "synnefo:network:nic0:limited"}},
+		{name: "bridged-no-network", file: bridged, facts: bridgeFacts("tap0", "gntbr0", 1500), over: noNetwork},
+		{name: "bridged-no-antispoof", file: bridged, facts: bridgeFacts("tap0", "gntbr0", 1500),
+			opts: func(o *Options) { o.AntiSpoof = false; o.Queues.Bypass = true }},
+		{name: "ovs-hybrid-vlan", file: bridged, facts: bridgeFacts("tap0", "ovsbr0", 1500),
+			over: map[string]string{"MODE": "openvswitch", "LINK": "ovsbr0", "BRIDGE": "", "VLAN": ".10:20:30"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOptions()
+			if tc.opts != nil {
+				tc.opts(&opts)
+			}
+			e := env(t, tc.file, tc.over)
+			p, err := Build(Input{Env: e, Network: e.Network, Options: opts, Facts: tc.facts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.MarshalIndent(p, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join(goldenDir, tc.name+".json")
+			if *update {
+				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("plan differs from %s (run with -update):\n%s", path, got)
+			}
+			// Plans survive the state file round trip.
+			var back Plan
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatal(err)
+			}
+			again, _ := json.MarshalIndent(&back, "", "  ")
+			if !bytes.Equal(append(again, '\n'), got) {
+				t.Fatalf("JSON round trip differs:\n%s", again)
+			}
+			// Pure: the same input gives the same plan.
+			p2, _ := Build(Input{Env: e, Network: e.Network, Options: opts, Facts: tc.facts})
+			if b2, _ := json.MarshalIndent(p2, "", "  "); !bytes.Equal(append(b2, '\n'), got) {
+				t.Fatal("Build is not deterministic")
+			}
+		})
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		file  string
+		over  map[string]string
+		facts func(*HostFacts)
+		err   error
+		msg   string
+	}{
+		{name: "tap missing", file: bridged, facts: func(f *HostFacts) { f.Tap.Exists = false }, err: ErrNoSuchLink, msg: "tap tap0"},
+		{name: "bridge missing", file: bridged, facts: func(f *HostFacts) { f.Link.Exists = false }, err: ErrNoSuchLink, msg: "bridge gntbr0"},
+		{name: "link not a bridge", file: bridged, facts: func(f *HostFacts) { f.Link.Kind = "veth" }, err: ErrInvalid},
+		{name: "ovs bridge missing", file: bridged, over: map[string]string{"MODE": "openvswitch"},
+			facts: func(f *HostFacts) { f.Link.Exists = false }, err: ErrNoSuchLink},
+		{name: "no table", file: routed, facts: func(f *HostFacts) { f.Table = 0 }, err: ErrNoTable},
+		{name: "no default route", file: routed, facts: func(f *HostFacts) { f.Uplink4 = "" }, err: ErrNoDefaultRoute, msg: "table 100 has no IPv4 default route"},
+		{name: "no IPv6 default route", file: routed, facts: func(f *HostFacts) { f.Uplink6 = "" }, err: ErrNoDefaultRoute, msg: "IPv6"},
+		{name: "ip outside", file: routed, over: map[string]string{"IP": "198.51.100.9"}, err: ErrOutsideNetwork, msg: "198.51.100.9 is not in 198.18.100.0/24"},
+		{name: "ipv6 in IP", file: routed, over: map[string]string{"IP": "2001:db8::5"}, err: ErrInvalid},
+		{name: "bad tap name", file: routed, over: map[string]string{"INTERFACE": "../../etc"}, err: ErrInvalid},
+		{name: "long tap name", file: routed, over: map[string]string{"INTERFACE": "tap0123456789abcdef"}, err: ErrInvalid},
+		{name: "bad bridge name", file: bridged, over: map[string]string{"LINK": "a b"}, err: ErrInvalid},
+		{name: "subnet6 not /64", file: routed, over: map[string]string{"NETWORK_SUBNET6": "2001:db8::/48"}, err: ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := env(t, tc.file, tc.over)
+			f := routedFacts(e.Interface, 100)
+			if e.Mode != ganeti.ModeRouted {
+				f = bridgeFacts(e.Interface, e.Link, 1500)
+			}
+			if tc.facts != nil {
+				tc.facts(&f)
+			}
+			_, err := Build(Input{Env: e, Network: e.Network, Options: testOptions(), Facts: f})
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err %q does not say %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestProfileOf(t *testing.T) {
+	e := &ganeti.IfupEnv{Index: 1, Name: "pub", UUID: "u-1"}
+	for tags, want := range map[string]Profile{
+		"":                                ProfileNone,
+		"synnefo:network:0:protected":     ProfileNone,
+		"synnefo:network:1:unprotected":   ProfileUnprotected,
+		"synnefo:network:pub:limited":     ProfileLimited,
+		"synnefo:network:u-1:protected x": ProfileProtected,
+		"synnefo:network:1:bogus":         ProfileNone,
+		"synnefo:network:1:unprotected synnefo:network:pub:protected synnefo:network:u-1:limited": ProfileProtected,
+		"synnefo:network:1:unprotected synnefo:network:u-1:limited":                               ProfileLimited,
+	} {
+		e.Tags = ganeti.ParseTags(tags)
+		if got := ProfileOf(e); got != want {
+			t.Errorf("ProfileOf(%q) = %q, want %q", tags, got, want)
+		}
+	}
+}
+
+func TestParseTable(t *testing.T) {
+	names := ParseRTTables(strings.NewReader("# comment\n255\tlocal\n254 main\n100 routed_net # x\n0x10 hex\nbad\n"))
+	for link, want := range map[string]int{"100": 100, "routed_net": 100, "hex": 16, "4000000000": 4000000000} {
+		if got, err := ParseTable(link, names); err != nil || got != want {
+			t.Errorf("ParseTable(%q) = %d, %v; want %d", link, got, err, want)
+		}
+	}
+	for _, link := range []string{"", "main", "local", "254", "0", "nope", "-1"} {
+		if _, err := ParseTable(link, names); !errors.Is(err, ErrNoTable) {
+			t.Errorf("ParseTable(%q): %v, want ErrNoTable", link, err)
+		}
+	}
+}
+
+func TestSameNIC(t *testing.T) {
+	a := NICID{Tap: "tap1", Instance: "vm1", UUID: "u1", Index: 0}
+	for _, tc := range []struct {
+		b    NICID
+		same bool
+	}{
+		{NICID{Tap: "tap9", Instance: "vm1", UUID: "u1", Index: 3}, true},
+		{NICID{Tap: "tap1", Instance: "vm2", UUID: "u1"}, false},
+		{NICID{Tap: "tap1", Instance: "vm1", UUID: "u2"}, false},
+		{NICID{Tap: "tap1", Instance: "vm1", Index: 0}, false},
+	} {
+		if got := a.SameNIC(tc.b); got != tc.same {
+			t.Errorf("SameNIC(%+v) = %v", tc.b, got)
+		}
+	}
+	if !(NICID{Instance: "v", Index: 2}).SameNIC(NICID{Instance: "v", Index: 2}) {
+		t.Error("index match without UUIDs")
+	}
+}

@@ -1,0 +1,156 @@
+package netplan
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// Host is the link-level and routing state of one NIC, applied by
+// pkg/hostnet. Every list is applied idempotently and removed exactly on
+// down.
+type Host struct {
+	Tap Tap `json:"tap"`
+	// Sysctls are /proc/sys keys (relative, e.g.
+	// "net/ipv4/conf/tap0/proxy_arp") and their desired values.
+	Sysctls []Sysctl `json:"sysctls,omitempty"`
+	// Rules are policy routing rules (ip rule).
+	Rules []Rule `json:"rules,omitempty"`
+	// Routes are routes in a routing table.
+	Routes []Route `json:"routes,omitempty"`
+	// ProxyNeighs are proxy NDP entries (ip -6 neigh add proxy ADDR dev DEV).
+	ProxyNeighs []ProxyNeigh `json:"proxy_neighs,omitempty"`
+	// Announce are gratuitous ARPs / unsolicited NAs sent after up.
+	Announce []Announce `json:"announce,omitempty"`
+	// OVS is the Open vSwitch port (openvswitch mode only).
+	OVS *OVSPort `json:"ovs,omitempty"`
+}
+
+// Tap is how the tap device itself is set up.
+type Tap struct {
+	Name string `json:"name"`
+	// MAC to set on the tap (nil: leave it). Routed taps get
+	// TAP_CONSTANT_MAC so the gateway MAC is the same on every node.
+	MAC net.HardwareAddr `json:"mac,omitempty"`
+	// MTU to set (0: leave it); bridged taps take the bridge's.
+	MTU int `json:"mtu,omitempty"`
+	// Master is the bridge to attach the tap to ("" for none).
+	Master string `json:"master,omitempty"`
+}
+
+// Sysctl is one /proc/sys setting.
+type Sysctl struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Rule is one policy routing rule: packets arriving on IIF use Table.
+type Rule struct {
+	Family int    `json:"family"` // 4 or 6
+	IIF    string `json:"iif"`
+	Table  int    `json:"table"`
+	// Priority is the rule's preference; 0 means DefaultRulePriority. A
+	// rule always has an explicit priority so that adding it twice is
+	// detected by the kernel (EEXIST) instead of stacking duplicates.
+	Priority int `json:"priority,omitempty"`
+}
+
+// DefaultRulePriority is the preference of per-tap rules whose Priority is
+// 0: before the main table (32766), after anything an operator put first.
+const DefaultRulePriority = 32000
+
+// Route is one route: Dst through Dev in Table.
+type Route struct {
+	Dst   netip.Prefix `json:"dst"`
+	Dev   string       `json:"dev"`
+	Table int          `json:"table"`
+}
+
+// ProxyNeigh is one proxy NDP entry.
+type ProxyNeigh struct {
+	Addr netip.Addr `json:"addr"`
+	Dev  string     `json:"dev"`
+}
+
+// AnnounceKind is what to send.
+type AnnounceKind string
+
+// Announcement kinds.
+const (
+	GratuitousARP AnnounceKind = "garp"
+	UnsolicitedNA AnnounceKind = "na"
+)
+
+// Announce is one gratuitous ARP / unsolicited NA for Addr sent on Dev.
+type Announce struct {
+	Kind AnnounceKind `json:"kind"`
+	Addr netip.Addr   `json:"addr"`
+	Dev  string       `json:"dev"`
+}
+
+// OVSPort is a port of an Open vSwitch bridge with Ganeti's VLAN settings:
+// Tag is the access (or native) VLAN, Trunks the trunked VLANs.
+type OVSPort struct {
+	Bridge string `json:"bridge"`
+	Tag    int    `json:"tag,omitempty"`
+	Trunks []int  `json:"trunks,omitempty"`
+}
+
+// HostFacts are what the planner needs to know about the host, read by
+// hostnet.Facts: the tap, the NIC's link (bridge or Open vSwitch bridge)
+// and, for routed NICs, the uplinks of the routing table.
+type HostFacts struct {
+	Tap  LinkFacts `json:"tap"`
+	Link LinkFacts `json:"link"`
+	// Table is the routing table the uplinks were read from (0: none).
+	Table int `json:"table,omitempty"`
+	// Uplink4 and Uplink6 are the devices of Table's IPv4 and IPv6
+	// default routes ("" when the table has none).
+	Uplink4 string `json:"uplink4,omitempty"`
+	Uplink6 string `json:"uplink6,omitempty"`
+}
+
+// LinkFacts describe one network device; Exists is false when there is no
+// device of that name (the other fields are then zero).
+type LinkFacts struct {
+	Name   string           `json:"name"`
+	Exists bool             `json:"exists"`
+	Index  int              `json:"index,omitempty"`
+	Kind   string           `json:"kind,omitempty"` // netlink kind: bridge, tuntap, veth, openvswitch, ...
+	MAC    net.HardwareAddr `json:"mac,omitempty"`
+	MTU    int              `json:"mtu,omitempty"`
+	Up     bool             `json:"up,omitempty"`
+	Master string           `json:"master,omitempty"`
+}
+
+// ErrNoDefaultRoute is matched (errors.Is) by the error of
+// HostFacts.Uplink when the table has no default route of that family.
+var ErrNoDefaultRoute = errors.New("no default route")
+
+// NoDefaultRouteError says which table lacks a default route of which
+// family; it matches ErrNoDefaultRoute.
+type NoDefaultRouteError struct {
+	Table  int
+	Family int // 4 or 6
+}
+
+func (e *NoDefaultRouteError) Error() string {
+	return fmt.Sprintf("table %d has no IPv%d default route", e.Table, e.Family)
+}
+
+// Is makes errors.Is(err, ErrNoDefaultRoute) true.
+func (e *NoDefaultRouteError) Is(target error) bool { return target == ErrNoDefaultRoute }
+
+// Uplink returns the device of the table's default route for family (4 or
+// 6), or a *NoDefaultRouteError.
+func (f HostFacts) Uplink(family int) (string, error) {
+	dev := f.Uplink4
+	if family == 6 {
+		dev = f.Uplink6
+	}
+	if dev == "" {
+		return "", &NoDefaultRouteError{Table: f.Table, Family: family}
+	}
+	return dev, nil
+}

@@ -1,0 +1,95 @@
+// Package netplan computes the desired host state of one VM NIC — tap
+// settings, routing rules and routes, sysctls, neighbour proxies,
+// announcements, an Open vSwitch port, nftables filter inputs and the
+// nfdhcpd binding — from the Ganeti ifup environment, diktyo's config and a
+// few facts read from the host. It is pure: it must never import netlink,
+// nftables, sockets or stores; pkg/hostnet and pkg/firewall apply a Plan.
+package netplan
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/diktyo/diktyo/pkg/binding"
+)
+
+// Mode is how the NIC is wired.
+type Mode string
+
+// NIC modes, as Ganeti names them.
+const (
+	ModeRouted      Mode = "routed"
+	ModeBridged     Mode = "bridged"
+	ModeOpenvSwitch Mode = "openvswitch"
+)
+
+// NICID identifies the NIC a tap belongs to. Ganeti reuses tap names, so
+// recorded state is only ever removed by the owner it was recorded for.
+type NICID struct {
+	Tap      string `json:"tap"`
+	Instance string `json:"instance"`
+	UUID     string `json:"uuid,omitempty"`
+	Index    int    `json:"index"`
+	Name     string `json:"name,omitempty"`
+}
+
+// SameNIC reports whether two IDs name the same NIC (instance and UUID, or
+// instance and index when Ganeti gave no UUID).
+func (a NICID) SameNIC(b NICID) bool {
+	if a.Instance != b.Instance {
+		return false
+	}
+	if a.UUID != "" || b.UUID != "" {
+		return a.UUID == b.UUID
+	}
+	return a.Index == b.Index
+}
+
+// Plan is the whole desired host state of one NIC.
+type Plan struct {
+	NIC  NICID `json:"nic"`
+	Mode Mode  `json:"mode"`
+	// Host is what pkg/hostnet applies with netlink (and ovs-vsctl).
+	Host Host `json:"host"`
+	// Filter is what pkg/firewall applies with nftables.
+	Filter Filter `json:"filter"`
+	// Binding is the nfdhcpd binding file to write (nil: none).
+	Binding *binding.Binding `json:"binding,omitempty"`
+}
+
+// MarshalJSON encodes Binding as the text of its GRNET binding file, the
+// form operators read in /var/lib/nfdhcpd.
+func (p Plan) MarshalJSON() ([]byte, error) {
+	type plain Plan
+	aux := struct {
+		plain
+		Binding string `json:"binding,omitempty"`
+	}{plain: plain(p)}
+	aux.plain.Binding = nil
+	if p.Binding != nil {
+		aux.Binding = string(p.Binding.Marshal())
+	}
+	return json.Marshal(aux)
+}
+
+// UnmarshalJSON is the inverse of [Plan.MarshalJSON].
+func (p *Plan) UnmarshalJSON(b []byte) error {
+	type plain Plan
+	aux := struct {
+		*plain
+		Binding string `json:"binding"`
+	}{plain: (*plain)(p)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	p.Binding = nil
+	if aux.Binding != "" {
+		bd, err := binding.Parse(p.NIC.Tap, strings.NewReader(aux.Binding))
+		if err != nil {
+			return fmt.Errorf("plan of %s: %w", p.NIC.Tap, err)
+		}
+		p.Binding = bd
+	}
+	return nil
+}
