@@ -36,7 +36,8 @@ func must(b *testing.B, err error) {
 var bctx = context.Background()
 
 // BenchmarkGanetiWorkload: create a /16, then allocate+release at 0%, 50%
-// and 99% fill, each pair in its own committed (fsynced) transaction.
+// and 99% fill, each pair in its own committed (fsynced) transaction, and
+// all pairs in one transaction (batch_*).
 func BenchmarkGanetiWorkload(b *testing.B) {
 	slash16 := ipam.Network{Name: "n", Subnet: netip.MustParsePrefix("198.18.0.0/16"), Gateway: netip.MustParseAddr("198.18.0.1")}
 	b.Run("create_slash16", func(b *testing.B) {
@@ -50,39 +51,66 @@ func BenchmarkGanetiWorkload(b *testing.B) {
 		}
 	})
 	for _, fill := range []int{0, 50, 99} {
-		b.Run(fmt.Sprintf("alloc_release_slash16_fill=%d%%", fill), func(b *testing.B) {
-			st := openBolt(b)
-			p := ipam.New(st)
-			must(b, p.Update(bctx, func(tx *ipam.Txn) error {
-				if err := tx.AddNetwork(slash16, ipam.AddOptions{}); err != nil {
+		for _, batch := range []bool{false, true} {
+			name := fmt.Sprintf("alloc_release_slash16_fill=%d%%", fill)
+			if batch {
+				name = "batch_" + name
+			}
+			benchFill(b, name, slash16, fill, batch)
+		}
+	}
+}
+
+// benchFill runs allocate+release in a /16 filled to fill percent, each
+// pair committed on its own or (batch) all in one transaction.
+func benchFill(b *testing.B, name string, slash16 ipam.Network, fill int, batch bool) {
+	b.Run(name, func(b *testing.B) {
+		st := openBolt(b)
+		p := ipam.New(st)
+		must(b, p.Update(bctx, func(tx *ipam.Txn) error {
+			if err := tx.AddNetwork(slash16, ipam.AddOptions{}); err != nil {
+				return err
+			}
+			for i := range 65536 * fill / 100 {
+				if _, err := tx.Allocate("n", ipam.Owner{Instance: fmt.Sprint("fill", i)}); err != nil {
 					return err
 				}
-				for i := range 65536 * fill / 100 {
-					if _, err := tx.Allocate("n", ipam.Owner{Instance: fmt.Sprint("fill", i)}); err != nil {
+			}
+			return nil
+		}))
+		o := ipam.Owner{Instance: "vm", NIC: "0"}
+		op := func(tx *ipam.Txn) error {
+			a, err := tx.Allocate("n", o)
+			if err != nil {
+				return err
+			}
+			return tx.Release("n", a, &o)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		if batch {
+			// One transaction for all ops: the library's own cost,
+			// comparable to Ganeti's in-memory AddressPool.
+			must(b, p.Update(bctx, func(tx *ipam.Txn) error {
+				for i := 0; i < b.N; i++ {
+					if err := op(tx); err != nil {
 						return err
 					}
 				}
 				return nil
 			}))
-			o := ipam.Owner{Instance: "vm", NIC: "0"}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				must(b, p.Update(bctx, func(tx *ipam.Txn) error {
-					a, err := tx.Allocate("n", o)
-					if err != nil {
-						return err
-					}
-					return tx.Release("n", a, &o)
-				}))
-			}
-		})
-	}
+			return
+		}
+		for i := 0; i < b.N; i++ {
+			must(b, p.Update(bctx, op))
+		}
+	})
 }
 
 // BenchmarkBatchAllocate allocates b.N addresses of a /8 inside one
 // transaction on the bbolt store, commit included (target: ≥100k/s), with
-// the default mapping and with 64 MiB reserved (what import does).
+// the default mapping and with 64 MiB reserved (boltstore.Options.MmapSize,
+// for large batches).
 func BenchmarkBatchAllocate(b *testing.B) {
 	for _, mm := range []int{0, 64 << 20} {
 		b.Run(fmt.Sprintf("mmap=%dMiB", mm>>20), func(b *testing.B) { benchBatch(b, mm) })

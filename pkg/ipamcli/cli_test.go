@@ -49,7 +49,7 @@ func TestExitCodeOfErrors(t *testing.T) {
 // stderr, nothing on stdout, the documented status.
 func TestExitCodes(t *testing.T) {
 	db := fixture(t)
-	mustRun(t, db, "network", "add", "--network=203.0.113.0/30", "--gateway=203.0.113.1", "tiny")
+	mustRun(t, db, "network", "add", "--network=198.18.4.0/30", "--gateway=198.18.4.1", "tiny")
 	mustRun(t, db, "ip", "allocate", "--owner=vm9", "tiny")
 
 	garbage := filepath.Join(t.TempDir(), "garbage.db")
