@@ -25,7 +25,7 @@ build:
 	@mkdir -p $(BIN)
 	@set -e; for c in $(CMDS); do dir=$${c%%:*}; name=$${c##*:}; \
 		echo "go build -o $(BIN)/$$name ./$$dir"; \
-		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$name ./$$dir; done
+		CGO_ENABLED=0 $(GO) build -trimpath -tags urfave_cli_no_docs -ldflags '$(LDFLAGS)' -o $(BIN)/$$name ./$$dir; done
 
 # deps installs the missing Debian packages (apt-get update only when needed).
 deps:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -142,11 +141,25 @@ type Network struct {
 	Connections map[string]Connection `json:"connections"`
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+// validName reports whether s matches ^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$
+// (by hand: a regexp would be compiled at every process start).
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '+' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidName checks a network or node group name.
 func ValidName(kind, s string) error {
-	if !nameRE.MatchString(s) {
+	if !validName(s) {
 		return fmt.Errorf("%s name %q: %w: want 1-64 of A-Z a-z 0-9 . _ + - starting with a letter or digit", kind, s, ErrInvalid)
 	}
 	return nil

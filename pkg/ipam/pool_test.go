@@ -657,3 +657,15 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 		t.Fatalf("stats taken %d, model %d + 3 system", st.Taken, len(held))
 	}
 }
+
+func TestValidName(t *testing.T) {
+	long := string(bytes.Repeat([]byte("a"), 64))
+	for s, want := range map[string]bool{
+		"a": true, "net-1.public_v2+x": true, "9net": true, long: true, long + "a": false,
+		"": false, "-net": false, ".net": false, "ne t": false, "net/1": false, "nét": false, "net:1": false,
+	} {
+		if got := ValidName("network", s) == nil; got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
