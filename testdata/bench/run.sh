@@ -113,6 +113,28 @@ PY
 	gobench ./ipam/ 'ProcessAllocate' 300x | table
 	echo
 
+	echo "## NIC wiring (diktyo-ifup)"
+	echo
+	echo "Up + down of one routed NIC with every tag, as whole processes started"
+	echo "from inside the host namespace: diktyo-ifup against the same NIC set up"
+	echo "the gnt-networking way (testdata/ifup/shell: ip, iptables, ebtables,"
+	echo "arptables), with 1 and 1000 NICs on the host:"
+	echo "\`go test -run '^\$' -bench UpDown -benchtime 20x ./ifup/\`"
+	echo
+	echo "| benchmark | results |"
+	echo "|---|---|"
+	gobench ./ifup/ 'UpDown' 20x | table
+	echo
+	echo "In-process cost of the two appliers (Apply + Remove of one NIC):"
+	echo
+	echo "| benchmark | results |"
+	echo "|---|---|"
+	{
+		gobench ./pkg/hostnet/ 'ApplyRemove' 50x
+		gobench ./pkg/firewall/ 'ApplyRemove$' 20x
+	} | table
+	echo
+
 	for part in testdata/bench/*/run.sh; do
 		[ -x "$part" ] || continue
 		echo "## $(basename "$(dirname "$part")")"
