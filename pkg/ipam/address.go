@@ -70,19 +70,26 @@ func (t *Txn) ReserveExternal(name string, ip netip.Addr) error {
 	return t.reserve(name, ip, Holding{Kind: KindExternal})
 }
 
-func (t *Txn) reserve(name string, ip netip.Addr, h Holding) error {
+// locate finds ip in network name for a write: its pool, offset and
+// current holder.
+func (t *Txn) locate(name string, ip netip.Addr) (*poolState, uint32, Holding, error) {
 	if err := t.mustWrite(); err != nil {
-		return err
+		return nil, 0, Holding{}, err
 	}
 	s, err := t.ipv4State(name)
 	if err != nil {
-		return err
+		return nil, 0, Holding{}, err
 	}
 	off, err := t.offset(s, ip)
 	if err != nil {
-		return err
+		return nil, 0, Holding{}, err
 	}
-	cur, err := t.holding(s, off)
+	h, err := t.holding(s, off)
+	return s, off, h, err
+}
+
+func (t *Txn) reserve(name string, ip netip.Addr, h Holding) error {
+	s, off, cur, err := t.locate(name, ip)
 	if err != nil {
 		return err
 	}
@@ -176,18 +183,7 @@ func (t *Txn) findFree(s *poolState) (uint32, error) {
 // owner frees any instance or external reservation (admin use). Network,
 // broadcast and gateway addresses are never released.
 func (t *Txn) Release(name string, ip netip.Addr, owner *Owner) error {
-	if err := t.mustWrite(); err != nil {
-		return err
-	}
-	s, err := t.ipv4State(name)
-	if err != nil {
-		return err
-	}
-	off, err := t.offset(s, ip)
-	if err != nil {
-		return err
-	}
-	h, err := t.holding(s, off)
+	s, off, h, err := t.locate(name, ip)
 	if err != nil {
 		return err
 	}

@@ -528,27 +528,14 @@ func TestExportImportRoundTrip(t *testing.T) {
 		_, err := tx.GenerateMAC("pub", owner("vm1", "0"))
 		return err
 	})
-	export := func(p *Pool) []byte {
-		var buf bytes.Buffer
-		if err := p.View(ctx, func(tx *Txn) error {
-			d, err := tx.Export()
-			if err != nil {
-				return err
-			}
-			return d.WriteJSON(&buf)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	first := export(p)
+	first := exportBytes(t, p)
 	d, err := ReadDump(bytes.NewReader(first))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := newPool(t)
 	update(t, q, func(tx *Txn) error { return tx.Import(d, false) })
-	second := export(q)
+	second := exportBytes(t, q)
 	if !bytes.Equal(first, second) {
 		t.Fatalf("round trip differs:\n%s\n---\n%s", first, second)
 	}
@@ -565,7 +552,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatalf("re-import: %v", err)
 	}
 	update(t, q, func(tx *Txn) error { return tx.Import(d, true) })
-	if got := export(q); !bytes.Equal(first, got) {
+	if got := exportBytes(t, q); !bytes.Equal(first, got) {
 		t.Fatal("replace import differs")
 	}
 }
