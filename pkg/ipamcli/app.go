@@ -13,6 +13,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/version"
 )
 
 // Name is the command's name in messages and completion scripts.
@@ -66,7 +67,7 @@ func (e *env) app() *cli.App {
 		ErrWriter:            e.stderr,
 		Reader:               e.stdin,
 		EnableBashCompletion: true,
-		HideVersion:          true,
+		Version:              version.Version,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,
 		Action:               groupAction,
@@ -106,7 +107,10 @@ func (e *env) prepare(cmds []*cli.Command) {
 }
 
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	return usagef("%s: %v (see --help)", commandPath(c), err)
+	if p := commandPath(c); p != Name {
+		return usagef("%s: %v (see --help)", p, err)
+	}
+	return usagef("%v (see --help)", err) // Run prefixes the name
 }
 
 // groupAction runs for "diktyo-ipam" or "diktyo-ipam network" without a

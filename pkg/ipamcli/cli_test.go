@@ -337,3 +337,15 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("subcommands: %q", got)
 	}
 }
+
+func TestVersionAndUsageLine(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ipam.db")
+	r := runCLI(t, db, "", "--version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "diktyo-ipam version ") {
+		t.Fatalf("--version: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = runCLI(t, db, "", "--bogus")
+	if r.code != ExitUsage || r.stderr != "diktyo-ipam: flag provided but not defined: -bogus (see --help)\n" {
+		t.Fatalf("--bogus: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
