@@ -1,9 +1,10 @@
 #!/bin/bash
 # make demo: runs diktyo's main job end to end on the embedded default
-# store (a bbolt file) in a throwaway directory. Until the data path exists
-# (diktyo-ifup, nfdhcpd), it exercises the IP pool: create networks,
-# connect them to a node group, allocate and reserve addresses the way
-# Ganeti hooks do, and show the pool map.
+# store (a bbolt file) in a throwaway directory: the IP pool (create
+# networks, connect them to a node group, allocate and reserve addresses
+# the way Ganeti hooks do, show the pool map), then a VM namespace wired by
+# diktyo-ifup and served by nfdhcpd with an address from that pool
+# (wire.sh).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 ipam="$top/bin/diktyo-ipam"
@@ -36,4 +37,7 @@ echo "# releasing another owner's address is refused (exit status 4):"
 run ip release --owner=web2.example.org:0 public "${addr[web1]}" || echo "exit status $?"
 run ip allocate --owner=web3.example.org:0 public
 run check
-echo "demo: OK (store was $DIKTYO_IPAM_DB)"
+echo
+echo "== a VM gets wired and served"
+"$top/testdata/demo/wire.sh" "$DIKTYO_IPAM_DB"
+echo "demo: OK"
