@@ -125,10 +125,18 @@ func (e *env) ipRelease() *cli.Command {
 }
 
 func (e *env) ipAllocate() *cli.Command {
-	const usage = "ip allocate --owner=INSTANCE[:NIC] NETWORK"
+	return e.drawCommand("allocate", "ip allocate", "reserve the next free address for an instance NIC and print it (only it)",
+		func(t *ipam.Txn, network string, o ipam.Owner) (fmt.Stringer, error) { return t.Allocate(network, o) })
+}
+
+// drawCommand builds a command that reserves the next thing (an address, a
+// MAC) of NETWORK for --owner and prints only it, so scripts can capture
+// it.
+func (e *env) drawCommand(name, path, help string, draw func(*ipam.Txn, string, ipam.Owner) (fmt.Stringer, error)) *cli.Command {
+	usage := path + " --owner=INSTANCE[:NIC] NETWORK"
 	return &cli.Command{
-		Name:         "allocate",
-		Usage:        "reserve the next free address for an instance NIC and print it (only it)",
+		Name:         name,
+		Usage:        help,
 		ArgsUsage:    "NETWORK",
 		BashComplete: e.completeNetworks,
 		Flags:        []cli.Flag{ownerFlag("the holder")},
@@ -138,21 +146,21 @@ func (e *env) ipAllocate() *cli.Command {
 				return err
 			}
 			if !c.IsSet("owner") {
-				return usagef("ip allocate: --owner is required; usage: %s", usage)
+				return usagef("%s: --owner is required; usage: %s", path, usage)
 			}
 			owner, err := parseOwner("owner", c.String("owner"))
 			if err != nil {
 				return err
 			}
-			var ip netip.Addr
+			var got fmt.Stringer
 			err = e.update(c, func(t *ipam.Txn) error {
-				ip, err = t.Allocate(a[0], owner)
+				got, err = draw(t, a[0], owner)
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(e.stdout, ip)
+			_, err = fmt.Fprintln(e.stdout, got)
 			return err
 		},
 	}

@@ -2,7 +2,6 @@ package ipamcli
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/urfave/cli/v2"
@@ -19,37 +18,10 @@ func (e *env) macCommand() *cli.Command {
 }
 
 func (e *env) macGenerate() *cli.Command {
-	const usage = "mac generate --owner=INSTANCE[:NIC] NETWORK"
-	return &cli.Command{
-		Name:         "generate",
-		Usage:        "draw a free random MAC in the network's prefix, reserve it for the owner and print it (only it)",
-		ArgsUsage:    "NETWORK",
-		BashComplete: e.completeNetworks,
-		Flags:        []cli.Flag{ownerFlag("the holder")},
-		Action: func(c *cli.Context) error {
-			a, err := posArgs(c, 1, 1, usage)
-			if err != nil {
-				return err
-			}
-			if !c.IsSet("owner") {
-				return usagef("mac generate: --owner is required; usage: %s", usage)
-			}
-			owner, err := parseOwner("owner", c.String("owner"))
-			if err != nil {
-				return err
-			}
-			var mac net.HardwareAddr
-			err = e.update(c, func(t *ipam.Txn) error {
-				mac, err = t.GenerateMAC(a[0], owner)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(e.stdout, mac)
-			return err
-		},
-	}
+	return e.drawCommand("generate", "mac generate", "draw a free random MAC in the network's prefix, reserve it for the owner and print it (only it)",
+		func(t *ipam.Txn, network string, o ipam.Owner) (fmt.Stringer, error) {
+			return t.GenerateMAC(network, o)
+		})
 }
 
 func (e *env) macReserve() *cli.Command {
