@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 )
@@ -22,6 +23,13 @@ import (
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == hostnet.AnnounceSubcommand {
+		// The detached announcer spawned by an up: no config, no Runner.
+		if err := hostnet.RunAnnounce(os.Args[2:]); err != nil {
+			return 1
+		}
+		return 0
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	level := slog.LevelWarn

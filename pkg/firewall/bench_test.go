@@ -33,7 +33,7 @@ func BenchmarkApplyRemove(b *testing.B) {
 				if err := fw.Apply(f); err != nil {
 					b.Fatal(err)
 				}
-				if err := fw.Remove(f.Tap); err != nil {
+				if err := fw.Remove(f); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -64,7 +64,7 @@ func BenchmarkApplyRemoveInterleaved(b *testing.B) {
 		if err := fw.Apply(f); err != nil {
 			b.Fatal(err)
 		}
-		if err := fw.Remove(f.Tap); err != nil {
+		if err := fw.Remove(f); err != nil {
 			b.Fatal(err)
 		}
 		return time.Since(start)

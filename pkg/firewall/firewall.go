@@ -1,8 +1,11 @@
 package firewall
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -17,12 +20,18 @@ import (
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
-// ErrNotInitialized is returned (wrapped) by Apply and Remove when diktyo's
-// tables are missing: Init has not run in this network namespace.
+// ErrNotInitialized is returned (wrapped) by Apply when diktyo's tables
+// are missing or lack a chain the NIC needs: Init has not run in this
+// network namespace (or ran with another configuration).
 var ErrNotInitialized = errors.New("diktyo nftables tables missing (Init not run)")
 
 // DefaultTimeout bounds one netlink exchange with nf_tables.
 const DefaultTimeout = 5 * time.Second
+
+// ExpireAfter is the timeout Remove gives the elements it removes: they
+// stop matching when it passes and the set's garbage collection frees
+// them (see doc.go).
+const ExpireAfter = time.Millisecond
 
 // Options configures a Firewall.
 type Options struct {
@@ -32,9 +41,13 @@ type Options struct {
 	// Queue selects how queue verdicts are encoded: QueueXT (default,
 	// works on every kernel with nft_compat) or QueueNative.
 	Queue QueueMode
-	// Queues are the queue chains Init creates (nil: DefaultQueues).
-	// Apply creates the chain of any other queue a Filter names.
-	Queues []QueueTarget
+	// Steerings are the queue configurations Init creates chains for
+	// (nil: DefaultSteering). Apply creates the chains of any other one a
+	// Filter names.
+	Steerings []Steering
+	// MACMask is the mask of the private-network MAC filter rule (nil:
+	// DefaultMACMask); Filters' masks should be the same.
+	MACMask net.HardwareAddr
 	// Timeout bounds each netlink exchange (0: DefaultTimeout).
 	Timeout time.Duration
 
@@ -44,9 +57,9 @@ type Options struct {
 
 // Firewall applies NIC filters to diktyo's nftables tables.
 type Firewall struct {
-	conn   *nftables.Conn
-	opts   Options
-	queues []QueueTarget
+	conn  *nftables.Conn
+	opts  Options
+	known Ruleset // what Init creates
 }
 
 // New returns a Firewall talking to nf_tables over netlink. Each call
@@ -55,9 +68,11 @@ func New(opts Options) (*Firewall, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	queues := opts.Queues
-	if queues == nil {
-		queues = DefaultQueues()
+	if opts.Steerings == nil {
+		opts.Steerings = []Steering{DefaultSteering()}
+	}
+	if opts.MACMask == nil {
+		opts.MACMask = DefaultMACMask()
 	}
 	var co []nftables.ConnOption
 	if opts.testDial != nil {
@@ -74,109 +89,399 @@ func New(opts Options) (*Firewall, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firewall: nftables connection: %w", err)
 	}
-	return &Firewall{conn: c, opts: opts, queues: queues}, nil
+	return &Firewall{conn: c, opts: opts, known: Skeleton(opts.Steerings, opts.MACMask)}, nil
 }
 
-// Init creates diktyo's tables, maps, base chains, profile chains and
-// queue chains, rewriting the shared chains to their constant content. It
-// is idempotent and leaves per-NIC chains and map elements alone.
+// dial opens the socket of one element batch.
+func (fw *Firewall) dial() (*netlink.Conn, error) {
+	if fw.opts.testDial != nil {
+		return nltest.Dial(fw.opts.testDial), nil
+	}
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fw.opts.NetNS})
+	if err != nil {
+		return nil, fmt.Errorf("nf_tables socket: %w", err)
+	}
+	if err := c.SetDeadline(time.Now().Add(fw.opts.Timeout)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("nf_tables socket: %w", err)
+	}
+	return c, nil
+}
+
+// Init creates diktyo's tables, sets, maps and shared chains, rewriting
+// the shared chains to their constant content. It is idempotent and
+// leaves per-NIC elements alone. Tables of an older layout are replaced.
+// It also finds out whether this kernel can expire elements (see doc.go).
 func (fw *Firewall) Init() error {
+	c, err := fw.dial()
+	if err != nil {
+		return fmt.Errorf("firewall: init: %w", err)
+	}
+	defer c.Close()
+	current, err := getSet(c, FamilyInet, setLayout)
+	if err != nil {
+		return fmt.Errorf("firewall: init: %w", err)
+	}
+	if !current {
+		if err := fw.dropOldLayout(); err != nil {
+			return fmt.Errorf("firewall: init: replace old tables: %w", err)
+		}
+	}
 	b := fw.batch()
-	sk := Skeleton(fw.queues)
-	for _, f := range families {
-		if f != FamilyNetdev {
-			b.c.AddTable(b.table(f))
-		}
+	for _, f := range families[1:] {
+		b.c.AddTable(b.table(f))
 	}
-	for _, m := range sk.Maps {
-		b.addMap(m)
+	for _, s := range fw.known.Sets {
+		b.addSet(s)
 	}
-	// Regular chains first: base chains and map elements jump to them.
-	for _, c := range sk.Chains {
-		if c.Hook.Name == "" {
-			b.chain(c)
-		}
-	}
-	for _, m := range sk.Maps {
-		for _, e := range m.Elements {
+	b.writeChains(fw.known)
+	for _, s := range fw.known.Sets {
+		for _, e := range s.Elements {
 			b.element(e)
 		}
 	}
-	for _, c := range sk.Chains {
-		if c.Hook.Name != "" {
-			b.chain(c)
-		}
-	}
+	b.writeBaseChains(fw.known)
+	probe := SetDef{Family: FamilyInet, Name: "expire_probe", Key: []nftables.SetDatatype{typeIfname}, Timeout: true}
+	b.addSet(probe)
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("firewall: init tables %s: %w", TableName, err)
+	}
+	ok, err := fw.probeExpire(c, probe)
+	if err != nil {
+		return fmt.Errorf("firewall: init: probe element expiry: %w", err)
+	}
+	b = fw.batch()
+	ps := b.nftSet(probe)
+	b.c.DelSet(ps)
+	es := b.nftSet(SetDef{Family: FamilyInet, Name: setExpire, Key: []nftables.SetDatatype{typeMark}})
+	if err := b.c.AddSet(es, nil); err != nil {
+		return fmt.Errorf("firewall: init: %w", err)
+	}
+	if !ok {
+		b.c.DelSet(es)
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("firewall: init: %w", err)
 	}
 	return nil
 }
 
-// Apply installs the filter of one NIC in one netlink batch: the NIC's
-// chains are (re)written, its map elements added, and whatever an earlier
-// Apply of the same tap installed that this Filter no longer needs is
-// removed. Applying the same Filter again yields the same ruleset.
+// probeExpire reports whether giving an existing element a timeout
+// works: kernels before element timeout updates ignore it.
+func (fw *Firewall) probeExpire(c *netlink.Conn, probe SetDef) (bool, error) {
+	key := IfnameKey("probe")
+	var b nlBatch
+	if err := b.add(elemOp{family: FamilyInet, set: probe.Name, key: key, permanent: true}); err != nil {
+		return false, err
+	}
+	if err := b.send(c); err != nil {
+		return false, err
+	}
+	b = nlBatch{}
+	if err := b.add(elemOp{family: FamilyInet, set: probe.Name, key: key, timeout: time.Hour}); err != nil {
+		return false, err
+	}
+	if err := b.send(c); err != nil {
+		return false, err
+	}
+	els, err := fw.conn.GetSetElements(&nftables.Set{Table: &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}, Name: probe.Name, KeyType: typeIfname})
+	if err != nil {
+		return false, err
+	}
+	return len(els) == 1 && els[0].Timeout > 0, nil
+}
+
+// dropOldLayout deletes diktyo tables written by an earlier layout (per
+// NIC chains): their maps have other types than this layout's.
+func (fw *Firewall) dropOldLayout() error {
+	b := fw.batch()
+	for _, f := range families[1:] {
+		t := b.table(f)
+		b.c.AddTable(t)
+		b.c.DelTable(t)
+	}
+	tables, err := fw.conn.ListTablesOfFamily(nftables.TableFamilyNetdev)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if strings.HasPrefix(t.Name, TableName+"_") {
+			b.c.DelTable(t)
+		}
+	}
+	return b.flush()
+}
+
+// Apply installs the filter of one NIC: set and map elements only (one
+// small batch that does not grow with the number of NICs), plus the
+// shared chains of a queue configuration or MAC mask Init did not create
+// and, for Open vSwitch, the tap's netdev table. Elements are written as
+// permanent, which also revives any an earlier Remove has set expiring.
+// Applying the same Filter again changes nothing.
 func (fw *Firewall) Apply(f netplan.Filter) error {
 	n, err := Build(f)
 	if err != nil {
 		return fmt.Errorf("firewall: %w", err)
 	}
-	b := fw.batch()
-	for _, q := range n.Queues {
-		if !slices.Contains(fw.queues, q) {
-			b.chain(queueChain(q))
-			b.element(queueElement(q))
+	if missing := fw.unknown(n.Shared); len(missing.Chains) > 0 || len(missing.Sets) > 0 || n.Netdev != nil {
+		b := fw.batch()
+		b.writeChains(missing)
+		for _, s := range missing.Sets {
+			for _, e := range s.Elements {
+				b.element(e)
+			}
+		}
+		if n.Netdev != nil {
+			b.chain(*n.Netdev)
+		}
+		// Elements are sent after the chains they jump to exist.
+		if err := b.flush(); err != nil {
+			return fmt.Errorf("firewall: apply %s: %w", f.Tap, fw.explain(err))
 		}
 	}
-	for _, fam := range families {
-		if !n.Has(fam) {
-			b.destroyNIC(fam, f.Tap)
+	ops := make([]elemOp, len(n.Elements))
+	for i, e := range n.Elements {
+		ops[i] = e.op()
+		ops[i].permanent = true
+	}
+	err = fw.sendElems(nil, ops, false)
+	if errors.Is(err, unix.EEXIST) {
+		// A map element of the tap exists with other data: an earlier
+		// NIC's, expiring (Remove moments ago) or left by a crash. Replace
+		// it; this deletion costs a grace period when the socket closes.
+		var again []elemOp
+		for _, op := range ops {
+			if op.chain != "" || op.data != nil {
+				d := op
+				d.destroy = true
+				again = append(again, d)
+			}
+			again = append(again, op)
 		}
+		err = fw.sendElems(nil, again, false)
 	}
-	for _, c := range n.Chains {
-		b.chain(c)
-	}
-	for _, e := range n.Elements {
-		b.element(e)
-	}
-	if err := b.flush(); err != nil {
+	if err != nil {
 		return fmt.Errorf("firewall: apply %s: %w", f.Tap, fw.explain(err))
 	}
 	return nil
 }
 
-// Remove deletes everything diktyo has for tap, in one batch; what is
-// already gone is success.
-func (fw *Firewall) Remove(tap string) error {
-	if err := ValidateTap(tap); err != nil {
+// unknown returns the chains and constant elements of r that Init does
+// not create.
+func (fw *Firewall) unknown(r Ruleset) Ruleset {
+	var out Ruleset
+	for _, c := range r.Chains {
+		if !slices.ContainsFunc(fw.known.Chains, func(x Chain) bool { return x.Family == c.Family && x.Name == c.Name }) {
+			out.Chains = append(out.Chains, c)
+		}
+	}
+	for _, s := range r.Sets {
+		i := slices.IndexFunc(fw.known.Sets, func(x SetDef) bool { return x.Family == s.Family && x.Name == s.Name })
+		var els []Element
+		for _, e := range s.Elements {
+			if i < 0 || !slices.ContainsFunc(fw.known.Sets[i].Elements, func(x Element) bool { return bytes.Equal(x.Key, e.Key) }) {
+				els = append(els, e)
+			}
+		}
+		if len(els) > 0 {
+			s.Elements = els
+			out.Sets = append(out.Sets, s)
+		}
+	}
+	return out
+}
+
+func (e Element) op() elemOp {
+	return elemOp{family: e.Family, set: e.Set, key: e.Key, chain: e.Chain, data: e.Data}
+}
+
+// Remove removes what Apply installed for f, in one batch; what is
+// already gone is success. Where the kernel supports it (see doc.go) the
+// elements are given a timeout of ExpireAfter instead of being deleted:
+// a deletion makes the closing of the netlink socket wait for an RCU
+// grace period (16 ms here), an expiry does not.
+func (fw *Firewall) Remove(f netplan.Filter) error {
+	n, err := Build(f)
+	if err != nil {
 		return fmt.Errorf("firewall: %w", err)
 	}
-	b := fw.batch()
-	for _, fam := range families {
-		b.destroyNIC(fam, tap)
+	ops := make([]elemOp, len(n.Elements))
+	for i, e := range n.Elements {
+		ops[i] = e.op()
 	}
-	if err := b.flush(); err != nil {
-		return fmt.Errorf("firewall: remove %s: %w", tap, fw.explain(err))
+	if err := fw.removeElems(ops); err != nil {
+		return fmt.Errorf("firewall: remove %s: %w", f.Tap, err)
+	}
+	if f.Mode == netplan.ModeOpenvSwitch {
+		if err := fw.destroyNetdev(f.Tap); err != nil {
+			return fmt.Errorf("firewall: remove %s: %w", f.Tap, err)
+		}
 	}
 	return nil
 }
 
-// explain turns a failed batch into ErrNotInitialized when a shared table
-// is missing (one extra lookup, on the error path only).
+// removeElems expires (or deletes) ops' elements.
+func (fw *Firewall) removeElems(ops []elemOp) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	c, err := fw.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	expire, err := getSet(c, FamilyInet, setExpire)
+	if err != nil {
+		return err
+	}
+	var out []elemOp
+	for _, op := range ops {
+		if expire {
+			op.timeout = ExpireAfter
+			out = append(out, op)
+			continue
+		}
+		// nf_tables has no "delete if present" before kernel 6.3: add
+		// (a no-op when it exists; the data is a function of the key)
+		// then delete.
+		out = append(out, op)
+		op.del = true
+		out = append(out, op)
+	}
+	return fw.sendElems(c, out, true)
+}
+
+// sendElems sends ops in one batch on c (nil: a socket of its own). With
+// tolerant, a batch that fails because a table or set is missing is
+// retried per family, and missing ones are skipped (nothing to remove
+// there).
+func (fw *Firewall) sendElems(c *netlink.Conn, ops []elemOp, tolerant bool) error {
+	if c == nil {
+		var err error
+		if c, err = fw.dial(); err != nil {
+			return err
+		}
+		defer c.Close()
+	}
+	send := func(ops []elemOp) error {
+		var b nlBatch
+		for _, op := range ops {
+			if err := b.add(op); err != nil {
+				return err
+			}
+		}
+		return b.send(c)
+	}
+	err := send(ops)
+	if err == nil || !tolerant || !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	var errs []error
+	for _, fam := range families[1:] {
+		var part []elemOp
+		for _, op := range ops {
+			if op.family == fam {
+				part = append(part, op)
+			}
+		}
+		if len(part) == 0 {
+			continue
+		}
+		if err := send(part); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveTap removes every element and chain diktyo has for tap, found by
+// listing the per-NIC sets (for reconcile, when the Filter that was
+// applied is not known). It costs a dump of every per-NIC set.
+func (fw *Firewall) RemoveTap(tap string) error {
+	if err := ValidateTap(tap); err != nil {
+		return fmt.Errorf("firewall: %w", err)
+	}
+	els, err := fw.dumpNIC()
+	if err != nil {
+		return fmt.Errorf("firewall: remove %s: %w", tap, err)
+	}
+	var ops []elemOp
+	for _, e := range els {
+		if e.tap == tap {
+			ops = append(ops, e.op)
+		}
+	}
+	if err := fw.removeElems(ops); err != nil {
+		return fmt.Errorf("firewall: remove %s: %w", tap, err)
+	}
+	if err := fw.destroyNetdev(tap); err != nil {
+		return fmt.Errorf("firewall: remove %s: %w", tap, err)
+	}
+	return nil
+}
+
+func (fw *Firewall) destroyNetdev(tap string) error {
+	b := fw.batch()
+	t := &nftables.Table{Name: NetdevTable(tap), Family: nftables.TableFamilyNetdev}
+	b.c.AddTable(t)
+	b.c.DelTable(t)
+	return b.flush()
+}
+
+// nicElement is a live per-NIC element found by dumpNIC.
+type nicElement struct {
+	tap string
+	op  elemOp
+}
+
+// dumpNIC lists the live (not expiring) elements of every per-NIC set.
+func (fw *Firewall) dumpNIC() ([]nicElement, error) {
+	var out []nicElement
+	for _, s := range nicSets() {
+		set := &nftables.Set{Table: &nftables.Table{Name: TableName, Family: s.Family.nft()}, Name: s.Name,
+			KeyType: s.keyType(), IsMap: s.Data != nil}
+		if s.Data != nil {
+			set.DataType = *s.Data
+		}
+		els, err := fw.conn.GetSetElements(set)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s %s: %w", s.Family, s.Name, err)
+		}
+		for _, e := range els {
+			if e.Timeout > 0 || len(e.Key) < ifNameSize {
+				continue // expiring: already removed
+			}
+			op := elemOp{family: s.Family, set: s.Name, key: e.Key}
+			switch {
+			case e.VerdictData != nil:
+				op.chain = e.VerdictData.Chain
+			case s.Data != nil && s.Data.Name == typeVerd.Name:
+				if op.chain, err = verdictChain(e.Val); err != nil {
+					return nil, fmt.Errorf("list %s %s: %w", s.Family, s.Name, err)
+				}
+			case s.Data != nil:
+				op.data = e.Val
+			}
+			tap := string(bytes.TrimRight(e.Key[:ifNameSize], "\x00"))
+			out = append(out, nicElement{tap: tap, op: op})
+		}
+	}
+	return out, nil
+}
+
+// explain turns a failed batch into ErrNotInitialized when a shared table,
+// set or chain is missing (one extra lookup, on the error path only).
 func (fw *Firewall) explain(err error) error {
 	if !errors.Is(err, unix.ENOENT) {
 		return err
 	}
-	for _, fam := range families[1:] {
-		if _, lerr := fw.conn.ListTableOfFamily(TableName, fam.nft()); lerr != nil {
-			return fmt.Errorf("%w: %w", ErrNotInitialized, err)
-		}
-	}
-	return err
+	return fmt.Errorf("%w: %w", ErrNotInitialized, err)
 }
 
-// List returns the taps diktyo has chains for, sorted.
+// List returns the taps diktyo has filter state for, sorted.
 func (fw *Firewall) List() ([]string, error) {
 	seen := map[string]bool{}
 	tables, err := fw.conn.ListTablesOfFamily(nftables.TableFamilyNetdev)
@@ -188,16 +493,12 @@ func (fw *Firewall) List() ([]string, error) {
 			seen[tap] = true
 		}
 	}
-	for _, fam := range families[1:] {
-		chains, err := fw.conn.ListChainsOfTableFamily(fam.nft())
-		if err != nil {
-			return nil, fmt.Errorf("firewall: list %s chains: %w", fam, err)
-		}
-		for _, c := range chains {
-			if c.Table.Name == TableName && strings.HasPrefix(c.Name, chainPrefix) {
-				seen[strings.TrimPrefix(c.Name, chainPrefix)] = true
-			}
-		}
+	els, err := fw.dumpNIC()
+	if err != nil {
+		return nil, fmt.Errorf("firewall: %w", err)
+	}
+	for _, e := range els {
+		seen[e.tap] = true
 	}
 	taps := make([]string, 0, len(seen))
 	for t := range seen {
@@ -207,7 +508,8 @@ func (fw *Firewall) List() ([]string, error) {
 	return taps, nil
 }
 
-// batch accumulates one netlink batch.
+// batch accumulates one google/nftables batch (Init, shared chains,
+// netdev tables).
 type batch struct {
 	c      *nftables.Conn
 	mode   QueueMode
@@ -225,14 +527,41 @@ func (b *batch) chainTable(c Chain) *nftables.Table {
 	return &nftables.Table{Name: c.table(), Family: c.Family.nft()}
 }
 
-func (b *batch) addMap(m Map) {
+func (b *batch) nftSet(s SetDef) *nftables.Set {
 	b.nextID++
-	s := &nftables.Set{
-		Table: b.table(m.Family), ID: b.nextID, Name: m.Name, IsMap: true,
-		KeyType: m.Key, DataType: nftables.TypeVerdict, KeyByteOrder: keyOrder(m.Key),
+	kt := s.keyType()
+	ns := &nftables.Set{
+		Table: b.table(s.Family), ID: b.nextID, Name: s.Name, KeyType: kt,
+		KeyByteOrder: keyOrder(kt), HasTimeout: s.Timeout, Concatenation: len(s.Key) > 1,
 	}
-	if err := b.c.AddSet(s, nil); err != nil {
-		b.errs = append(b.errs, fmt.Errorf("map %s: %w", m.Name, err))
+	if s.Data != nil {
+		ns.IsMap, ns.DataType = true, *s.Data
+	}
+	return ns
+}
+
+func (b *batch) addSet(s SetDef) {
+	if err := b.c.AddSet(b.nftSet(s), nil); err != nil {
+		b.errs = append(b.errs, fmt.Errorf("set %s: %w", s.Name, err))
+	}
+}
+
+// writeChains writes r's regular chains (before the base chains and
+// elements that jump to them).
+func (b *batch) writeChains(r Ruleset) {
+	for _, c := range r.Chains {
+		if c.Hook.Name == "" {
+			b.chain(c)
+		}
+	}
+}
+
+// writeBaseChains writes r's base chains, last.
+func (b *batch) writeBaseChains(r Ruleset) {
+	for _, c := range r.Chains {
+		if c.Hook.Name != "" {
+			b.chain(c)
+		}
 	}
 }
 
@@ -264,46 +593,13 @@ func (b *batch) chain(c Chain) {
 	}
 }
 
-func (b *batch) set(e Element) *nftables.Set {
-	key := nftables.TypeIFName
-	if e.Map != mapNICs {
-		key = nftables.TypeMark
-	}
-	return &nftables.Set{Table: b.table(e.Family), Name: e.Map, IsMap: true, KeyType: key, DataType: nftables.TypeVerdict}
-}
-
-func (e Element) nft() nftables.SetElement {
-	return nftables.SetElement{Key: e.Key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: e.Chain}}
-}
-
+// element adds a constant element (jump verdict maps of marks).
 func (b *batch) element(e Element) {
-	if err := b.c.SetAddElements(b.set(e), []nftables.SetElement{e.nft()}); err != nil {
-		b.errs = append(b.errs, fmt.Errorf("map %s: %w", e.Map, err))
+	s := &nftables.Set{Table: b.table(e.Family), Name: e.Set, IsMap: true, KeyType: typeMark, DataType: typeVerd}
+	el := nftables.SetElement{Key: e.Key, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: e.Chain}}
+	if err := b.c.SetAddElements(s, []nftables.SetElement{el}); err != nil {
+		b.errs = append(b.errs, fmt.Errorf("map %s: %w", e.Set, err))
 	}
-}
-
-// destroyNIC removes tap's chain (and map element) in family f whether
-// or not they exist: nf_tables has no "delete if present" before kernel
-// 6.3, so each object is first added (a no-op when it exists, since the
-// element's verdict is a function of its key) and then deleted.
-func (b *batch) destroyNIC(f Family, tap string) {
-	if f == FamilyNetdev {
-		t := &nftables.Table{Name: NetdevTable(tap), Family: f.nft()}
-		b.c.AddTable(t)
-		b.c.DelTable(t)
-		return
-	}
-	c := &nftables.Chain{Name: ChainName(tap), Table: b.table(f)}
-	b.c.AddChain(c)
-	e := nicElement(f, tap)
-	s := b.set(e)
-	if err := b.c.SetAddElements(s, []nftables.SetElement{e.nft()}); err != nil {
-		b.errs = append(b.errs, err)
-	}
-	if err := b.c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
-		b.errs = append(b.errs, err)
-	}
-	b.c.DelChain(c)
 }
 
 func (b *batch) flush() error {
@@ -311,4 +607,27 @@ func (b *batch) flush() error {
 		return err
 	}
 	return b.c.Flush()
+}
+
+// verdictChain decodes the chain of a jump verdict (NFTA_DATA_VERDICT
+// contents) as google/nftables leaves it in a dumped element's Val.
+func verdictChain(b []byte) (string, error) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return "", fmt.Errorf("verdict: %w", err)
+	}
+	ad.ByteOrder = binary.BigEndian
+	chain := ""
+	for ad.Next() {
+		if ad.Type() == attrVerdictChain {
+			chain = ad.String()
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return "", fmt.Errorf("verdict: %w", err)
+	}
+	if chain == "" {
+		return "", errors.New("verdict without a chain")
+	}
+	return chain, nil
 }

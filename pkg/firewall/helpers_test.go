@@ -162,7 +162,7 @@ func (ns netNS) ruleset(t testing.TB) string {
 // newFirewall returns an initialized Firewall in ns.
 func newFirewall(t testing.TB, ns netNS) *Firewall {
 	t.Helper()
-	fw, err := New(Options{NetNS: ns.fd})
+	fw, err := New(Options{NetNS: ns.fd, Steerings: allSteerings()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,27 +83,6 @@ type Chain struct {
 // Rule is a sequence of terms (matches, statements, a verdict).
 type Rule []Term
 
-// Map is a named verdict map of a table.
-type Map struct {
-	Family Family
-	Name   string
-	Key    nftables.SetDatatype
-	// Elements are key → jump chain.
-	Elements []Element
-}
-
-// Element is one verdict map element: Key → jump Chain. The verdict is
-// always a function of the key alone (the chain named after the tap or
-// the queue), so adding an element that exists is a no-op and
-// add-then-delete removes one whether or not it existed.
-type Element struct {
-	Family Family
-	Map    string
-	Key    []byte
-	Chain  string
-	text   string
-}
-
 // Term is one piece of a rule: its nft text and the expressions it
 // compiles to.
 type Term struct {
@@ -163,11 +142,6 @@ func (c Chain) String() string {
 	}
 	b.WriteString("\t}\n")
 	return b.String()
-}
-
-// String renders the element as an nft command.
-func (e Element) String() string {
-	return fmt.Sprintf("add element %s %s %s { %s : jump %s }", e.Family, TableName, e.Map, e.text, e.Chain)
 }
 
 // QueueMode says how queue verdicts are encoded.

@@ -18,14 +18,27 @@ import (
 	"github.com/diktyo/diktyo/pkg/nfqueue"
 )
 
-// allQueues are the default queues with and without bypass, so that the
-// reference filters need no queue chain beyond Init's.
-func allQueues() []QueueTarget {
-	var qs []QueueTarget
-	for _, q := range DefaultQueues() {
-		qs = append(qs, q, QueueTarget{Num: q.Num, Bypass: true})
+// allSteerings are the default queues with and without bypass, so that
+// the reference filters need no steering chain beyond Init's.
+func allSteerings() []Steering {
+	s := DefaultSteering()
+	b := s
+	b.Bypass = true
+	return []Steering{s, b}
+}
+
+// settled waits until the ruleset of ns equals want (expired elements
+// are freed by the sets' garbage collection, within seconds) and returns
+// the last ruleset seen.
+func settled(t *testing.T, ns netNS, want string) string {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got = ns.ruleset(t); got == want {
+			break
+		}
 	}
-	return qs
+	return got
 }
 
 func TestNotInitialized(t *testing.T) {
@@ -38,8 +51,8 @@ func TestNotInitialized(t *testing.T) {
 	if err := fw.Apply(routedFilter("tap0")); !errors.Is(err, ErrNotInitialized) {
 		t.Errorf("Apply before Init = %v, want ErrNotInitialized", err)
 	}
-	if err := fw.Remove("tap0"); !errors.Is(err, ErrNotInitialized) {
-		t.Errorf("Remove before Init = %v, want ErrNotInitialized", err)
+	if err := fw.Remove(routedFilter("tap0")); err != nil {
+		t.Errorf("Remove before Init = %v, want nil (nothing to remove)", err)
 	}
 }
 
@@ -49,7 +62,7 @@ func TestRulesetGolden(t *testing.T) {
 	vm := newNetNS(t)
 	vethPair(t, ns, "tap0", vm, "eth0", "")
 	vethPair(t, ns, "tap1", vm, "eth1", "")
-	fw, err := New(Options{NetNS: ns.fd, Queues: allQueues()})
+	fw, err := New(Options{NetNS: ns.fd, Steerings: allSteerings()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,24 +96,43 @@ func TestRulesetGolden(t *testing.T) {
 		t.Errorf("List = %v, %v; want [tap0 tap1]", taps, err)
 	}
 
-	// A mode change replaces what the tap had.
-	if err := fw.Apply(bridgedFilter("tap0")); err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Apply(routedFilter("tap0")); err != nil {
-		t.Fatal(err)
-	}
-	if got := ns.ruleset(t); got != applied {
-		t.Errorf("bridged→routed left a different ruleset:\n%s", got)
-	}
-
-	for _, tap := range []string{"tap0", "tap1", "tap1", "never-was"} {
-		if err := fw.Remove(tap); err != nil {
-			t.Fatalf("Remove(%s): %v", tap, err)
+	// A mode change: Remove the old filter, Apply the new one. Elements
+	// the two share are revived by the Apply at once.
+	for _, step := range []struct {
+		remove, apply netplan.Filter
+	}{{routedFilter("tap0"), bridgedFilter("tap0")}, {bridgedFilter("tap0"), routedFilter("tap0")}} {
+		if err := fw.Remove(step.remove); err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.Apply(step.apply); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if got := ns.ruleset(t); got != initial {
+	if got := settled(t, ns, applied); got != applied {
+		t.Errorf("routed→bridged→routed left a different ruleset:\n%s", got)
+	}
+
+	for _, f := range []netplan.Filter{routedFilter("tap0"), bridgedFilter("tap1"), bridgedFilter("tap1"), routedFilter("never-was")} {
+		if err := fw.Remove(f); err != nil {
+			t.Fatalf("Remove(%s): %v", f.Tap, err)
+		}
+	}
+	if taps, err := fw.List(); err != nil || len(taps) != 0 {
+		t.Errorf("List right after Remove = %v, %v; want none (expiring elements are gone)", taps, err)
+	}
+	if got := settled(t, ns, initial); got != initial {
 		t.Errorf("Remove left:\n%s\nwant the Init ruleset:\n%s", got, initial)
+	}
+
+	// RemoveTap finds a tap's elements without its Filter (reconcile).
+	if err := fw.Apply(bridgedFilter("tap1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.RemoveTap("tap1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := settled(t, ns, initial); got != initial {
+		t.Errorf("RemoveTap left:\n%s", got)
 	}
 	if taps, err := fw.List(); err != nil || len(taps) != 0 {
 		t.Errorf("List after Remove = %v, %v", taps, err)
@@ -116,7 +148,7 @@ func TestNoLeak(t *testing.T) {
 		cycles = 50
 	}
 	ns := newNetNS(t)
-	fw, err := New(Options{NetNS: ns.fd, Queues: allQueues()})
+	fw, err := New(Options{NetNS: ns.fd, Steerings: allSteerings()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,15 +157,17 @@ func TestNoLeak(t *testing.T) {
 	}
 	initial := ns.ruleset(t)
 	r := rand.New(rand.NewPCG(1, 2))
-	live := map[string]bool{}
+	live := map[string]netplan.Filter{}
 	for i := range cycles {
 		tap := fmt.Sprintf("tap%d", r.IntN(20))
-		if live[tap] && r.IntN(2) == 0 {
-			if err := fw.Remove(tap); err != nil {
+		if old, ok := live[tap]; ok {
+			if err := fw.Remove(old); err != nil {
 				t.Fatalf("cycle %d: %v", i, err)
 			}
 			delete(live, tap)
-			continue
+			if r.IntN(2) == 0 {
+				continue
+			}
 		}
 		f := routedFilter(tap)
 		if r.IntN(2) == 0 {
@@ -150,14 +184,14 @@ func TestNoLeak(t *testing.T) {
 		if err := fw.Apply(f); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
-		live[tap] = true
+		live[tap] = f
 	}
-	for tap := range live {
-		if err := fw.Remove(tap); err != nil {
+	for _, f := range live {
+		if err := fw.Remove(f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := ns.ruleset(t); got != initial {
+	if got := settled(t, ns, initial); got != initial {
 		t.Errorf("after %d cycles:\n%s\nwant:\n%s", cycles, got, initial)
 	}
 }
@@ -317,6 +351,9 @@ func TestProfileLimited(t *testing.T) {
 	// own address.
 	if out := vm.exec(t, "ip", "neigh", "show", "198.51.100.1"); !strings.Contains(out, "lladdr") {
 		t.Errorf("VM has no neighbour entry for the gateway 198.51.100.1: %q (all: %s)", out, vm.exec(t, "ip", "neigh"))
+	}
+	if err := fw.Remove(f); err != nil {
+		t.Fatal(err)
 	}
 	f.Profile = netplan.ProfileUnprotected
 	if err := fw.Apply(f); err != nil {

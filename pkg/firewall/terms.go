@@ -370,3 +370,143 @@ func accept() Term { return verdict(expr.VerdictAccept, "") }
 func drop() Term   { return verdict(expr.VerdictDrop, "") }
 
 func jump(chain string) Term { return verdict(expr.VerdictJump, chain) }
+
+// Registers of concatenated lookups: an interface name fills the first
+// four 32-bit registers, the second field starts at the fifth.
+const (
+	reg32First  = 8  // NFT_REG32_00
+	reg32Second = 12 // NFT_REG32_04
+)
+
+// nfproto matches IPv4 (v=4) or IPv6 packets: meta nfproto in inet, the
+// ether type in the bridge family.
+func nfproto(f Family, v int) Term {
+	if f == FamilyBridge {
+		if v == 4 {
+			return etherType(etherTypeIPv4)
+		}
+		return etherType(etherTypeIPv6)
+	}
+	if v == 4 {
+		return metaCmp("meta nfproto ipv4", expr.MetaKeyNFPROTO, expr.CmpOpEq, []byte{unix.NFPROTO_IPV4})
+	}
+	return metaCmp("meta nfproto ipv6", expr.MetaKeyNFPROTO, expr.CmpOpEq, []byte{unix.NFPROTO_IPV6})
+}
+
+func ifnameField(key expr.MetaKey) string {
+	if key == expr.MetaKeyOIFNAME {
+		return "oifname"
+	}
+	return "iifname"
+}
+
+// ifaceLookup matches "<ifname> . <field> [!=] @set": the interface name
+// and a payload field (masked with mask when not nil) looked up in a
+// concatenated set.
+func ifaceLookup(key expr.MetaKey, base expr.PayloadBase, off, n uint32, mask []byte, set string, invert bool, field string) Term {
+	op := ""
+	if invert {
+		op = "!= "
+	}
+	text := fmt.Sprintf("%s . %s %s@%s", ifnameField(key), field, op, set)
+	exprs := []expr.Any{
+		&expr.Meta{Key: key, Register: reg32First},
+		&expr.Payload{DestRegister: reg32Second, Base: base, Offset: off, Len: n},
+	}
+	if mask != nil {
+		text = fmt.Sprintf("%s . %s & %s %s@%s", ifnameField(key), field, net.HardwareAddr(mask), op, set)
+		exprs = append(exprs, &expr.Bitwise{SourceRegister: reg32Second, DestRegister: reg32Second, Len: n, Mask: mask, Xor: make([]byte, n)})
+	}
+	exprs = append(exprs, &expr.Lookup{SourceRegister: reg32First, SetName: set, Invert: invert})
+	return Term{text: text, exprs: exprs}
+}
+
+// macNotIn: the frame's source MAC is not the VM's.
+func macNotIn(key expr.MetaKey) Term {
+	return ifaceLookup(key, payloadLL, offEtherSaddr, lenEtherAddr, nil, setMAC, true, "ether saddr")
+}
+
+// prefixNotIn: the source MAC under mask is not the tap's network prefix.
+func prefixNotIn(mask net.HardwareAddr) Term {
+	return ifaceLookup(expr.MetaKeyOIFNAME, payloadLL, offEtherSaddr, lenEtherAddr, mask, setPrefix, true, "ether saddr")
+}
+
+func ifaceAddrNotIn(set string, off, n uint32, field string) Term {
+	return ifaceLookup(expr.MetaKeyIIFNAME, payloadNetwork, off, n, nil, set, true, field)
+}
+
+func ifaceAddrIn(set string, off, n uint32, field string) Term {
+	return ifaceLookup(expr.MetaKeyIIFNAME, payloadNetwork, off, n, nil, set, false, field)
+}
+
+func arpShaNotIn() Term {
+	return ifaceLookup(expr.MetaKeyIIFNAME, payloadNetwork, offARPSha, lenEtherAddr, nil, setMAC, true, "arp saddr ether")
+}
+
+func ifaceAddrNotInARP() Term {
+	return ifaceLookup(expr.MetaKeyIIFNAME, payloadNetwork, offARPSpa, lenIPv4, nil, setIP4, true, "arp saddr ip")
+}
+
+func arpSpaIs(a netip.Addr) Term {
+	return payloadCmp("arp saddr ip "+a.String(), payloadNetwork, offARPSpa, expr.CmpOpEq, a.AsSlice())
+}
+
+func ipSaddrIsNot(a netip.Addr) Term {
+	return payloadCmp("ip saddr != "+a.String(), payloadNetwork, offIPv4Saddr, expr.CmpOpNeq, a.AsSlice())
+}
+
+// ip6SaddrInPrefix: ip6 saddr in prefix p.
+func ip6SaddrInPrefix(p netip.Prefix) Term {
+	mask := net.CIDRMask(p.Bits(), 128)
+	return Term{
+		text: "ip6 saddr " + p.String(),
+		exprs: []expr.Any{
+			load(payloadNetwork, offIPv6Saddr, lenIPv6),
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: lenIPv6, Mask: mask, Xor: make([]byte, lenIPv6)},
+			cmp(expr.CmpOpEq, p.Masked().Addr().AsSlice()),
+		},
+	}
+}
+
+// ifnameIn: the interface is in set.
+func ifnameIn(key expr.MetaKey, set string) Term {
+	return Term{
+		text: fmt.Sprintf("%s @%s", ifnameField(key), set),
+		exprs: []expr.Any{
+			&expr.Meta{Key: key, Register: 1},
+			&expr.Lookup{SourceRegister: 1, SetName: set},
+		},
+	}
+}
+
+// arpSpaSetFromMap rewrites the ARP sender protocol address of requests
+// sent to a tap to the tap's gateway from map (GRNET's arptables mangle
+// --mangle-ip-s); taps not in the map are left alone (the lookup fails
+// and ends the rule).
+func arpSpaSetFromMap(m string) Term {
+	return Term{
+		text: "arp saddr ip set oifname map @" + m,
+		exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+			&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m},
+			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: payloadNetwork, Offset: offARPSpa, Len: lenIPv4},
+		},
+	}
+}
+
+func ret() Term {
+	return Term{text: "return", exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictReturn}}}
+}
+
+// markSetFromMap sets the packet mark to the input interface's value in
+// map m (no change for interfaces not in it: the lookup ends the rule).
+func markSetFromMap(m string) Term {
+	return Term{
+		text: "meta mark set iifname map @" + m,
+		exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+			&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+		},
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,15 +18,21 @@ type FrameSender interface {
 
 // packetSender sends through one AF_PACKET socket of protocol 0 (it never
 // receives), opened on first use by open (which picks the namespace).
+// Closing the socket, also at process exit, costs the kernel an RCU grace
+// period (~16 ms): SpawnSender keeps that off the caller's path.
 type packetSender struct {
-	open func(func() error) error
-	mu   sync.Mutex
-	fd   int
-	ok   bool
+	open    func(func() error) error
+	timeout time.Duration // bounds each send (0: none)
+	mu      sync.Mutex
+	fd      int
+	ok      bool
 }
 
 // SendFrame sends frame on ifindex.
 func (s *packetSender) SendFrame(ifindex int, frame []byte) error {
+	if err := checkFrame(ifindex, frame); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ok {
@@ -37,6 +44,13 @@ func (s *packetSender) SendFrame(ifindex int, frame []byte) error {
 		})
 		if err != nil {
 			return fmt.Errorf("AF_PACKET socket: %w", err)
+		}
+		if s.timeout > 0 {
+			tv := unix.NsecToTimeval(s.timeout.Nanoseconds())
+			if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("AF_PACKET socket: %w", err)
+			}
 		}
 		s.fd, s.ok = fd, true
 	}

@@ -288,6 +288,11 @@ func (s *applyState) announce(h netplan.Host) error {
 			s.a.log.Warn("announcement not sent", "tap", s.tap, "kind", string(an.Kind), "addr", an.Addr.String(), "dev", an.Dev, "err", err)
 		}
 	}
+	// Detached announcements leave now, not at Close: the caller may exec
+	// another program (IFUP_EXTRA_SCRIPT) and never close.
+	if err := s.a.Flush(); err != nil {
+		s.a.log.Warn("announcements not sent", "tap", s.tap, "err", err)
+	}
 	return nil
 }
 

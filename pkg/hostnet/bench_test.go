@@ -74,20 +74,33 @@ func BenchmarkApplyRemove(b *testing.B) {
 	}
 }
 
-// BenchmarkFacts reads the planner's facts (a route dump of the table:
-// the kernel has no lookup of a table's default route) with 0 or 1000
-// other NICs' routes in the table.
+// BenchmarkFacts reads the planner's facts with 0 or 1000 other NICs'
+// routes in the table: without a cache a dump of the whole table (the
+// kernel has no lookup of a table's default route); with the uplink cache
+// only the routes via the cached uplink, so the cost must not grow with
+// the NICs.
 func BenchmarkFacts(b *testing.B) {
 	needRoot(b)
 	for _, others := range []int{0, 1000} {
-		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) {
-			_, a := benchHost(b, others)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := a.Facts("tb0", testTable, ""); err != nil {
-					b.Fatal(err)
+		for _, cache := range []bool{false, true} {
+			b.Run(fmt.Sprintf("others=%d/cache=%v", others, cache), func(b *testing.B) {
+				e, _ := benchHost(b, others)
+				opts := Options{}
+				if cache {
+					opts.UplinkCacheDir = b.TempDir()
 				}
-			}
-		})
+				a := e.host.applier(b, opts)
+				b.ReportAllocs()
+				for b.Loop() {
+					f, err := a.Facts("tb0", testTable, "")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if f.Uplink4 != uplinkName || f.Uplink6 != uplinkName {
+						b.Fatalf("facts: %+v", f)
+					}
+				}
+			})
+		}
 	}
 }

@@ -2,9 +2,9 @@
 // (netplan.Host) to the host with netlink, and removes exactly what it
 // applied: tap MAC, MTU, master bridge and link state, /proc/sys settings,
 // policy rules, routes, proxy NDP entries, gratuitous ARP / unsolicited NA
-// announcements and the Open vSwitch port (through ovs-vsctl, the only
-// part that spawns a process). It also reads the facts the planner needs
-// (Facts): the tap, the bridge and the uplinks of a routing table.
+// announcements and the Open vSwitch port (through ovs-vsctl). It also
+// reads the facts the planner needs (Facts): the tap, the bridge and the
+// uplinks of a routing table (see Uplink for its cache).
 //
 // Apply returns an Applied record of what it changed (with previous
 // sysctl values and link settings); Remove takes only that record, so it
@@ -33,7 +33,10 @@
 //     link settings are recorded only when Apply changed them.
 //   - Announcements are best effort: a failed send is logged, not fatal
 //     (the VM is still reachable once neighbour caches expire); a missing
-//     announce device is an error.
+//     announce device is an error. With Options.Detach they are sent by a
+//     detached child (SpawnSender, RunAnnounce), three times a second
+//     apart, while the caller returns at once: closing an AF_PACKET socket
+//     costs an RCU grace period (~16 ms), also at process exit.
 //
 // It must never import the planner's inputs (pkg/ganeti, config), stores
 // or nftables: it applies values, it does not decide them.

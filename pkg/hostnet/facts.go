@@ -3,7 +3,11 @@ package hostnet
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -30,8 +34,9 @@ func (a *Applier) Facts(tap string, table int, link string) (netplan.HostFacts, 
 	}
 	if table != 0 {
 		f.Table = table
+		var seen linkRef // the cached uplink, usually the same for both
 		for _, fam := range []int{4, 6} {
-			dev, err := a.Uplink(table, fam)
+			dev, err := a.uplink(table, fam, &seen)
 			if err != nil && !errors.Is(err, netplan.ErrNoDefaultRoute) {
 				return f, err
 			}
@@ -75,16 +80,71 @@ func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 // Uplink returns the device of the default route of table for family (4
 // or 6); a table without one gives a *netplan.NoDefaultRouteError ("table
 // 100 has no IPv4 default route"). With several default routes the one of
-// lowest metric wins; of a multipath route, its first hop. It dumps the
-// routes (the kernel has no lookup by table): it is for the planner, not
-// for the Apply path.
+// lowest metric wins; of a multipath route, its first hop.
+//
+// The kernel has no lookup of a table's default route, only dumps. With
+// Options.UplinkCacheDir the last answer is kept and checked with a dump
+// of the table's routes via that device only (filtered by the kernel), so
+// the cost does not grow with the routes of the NICs; only when it no
+// longer holds the best default route among them is the whole table
+// dumped and the cache rewritten. A default route of lower metric added
+// later via another device is thus noticed only once the cached device
+// loses its own (or the cache file is removed).
 func (a *Applier) Uplink(table, family int) (string, error) {
+	return a.uplink(table, family, &linkRef{})
+}
+
+// uplink is Uplink; seen remembers the link of a cached name across calls.
+func (a *Applier) uplink(table, family int, seen *linkRef) (string, error) {
+	if a.cacheDir != "" {
+		if name := a.cachedUplink(table, family); name != "" {
+			l := seen.link
+			if seen.name != name {
+				l, _ = a.linkByName(name) // gone: nil, and a full dump
+				*seen = linkRef{name, l}
+			}
+			if l != nil {
+				idx := l.Attrs().Index
+				if best, err := a.defaultRoute(table, family, idx); err == nil && best == idx {
+					return name, nil
+				}
+			}
+		}
+	}
+	best, err := a.defaultRoute(table, family, 0)
+	if err != nil {
+		return "", err
+	}
+	if best == 0 {
+		return "", &netplan.NoDefaultRouteError{Table: table, Family: family}
+	}
+	l, err := a.nl.LinkByIndex(best)
+	if err != nil {
+		return "", fmt.Errorf("table %d: IPv%d default route device %d: %w", table, family, best, err)
+	}
+	name := l.Attrs().Name
+	if a.cacheDir != "" {
+		if err := a.writeUplinkCache(table, family, name); err != nil {
+			a.log.Warn("uplink cache not written", "table", table, "family", family, "err", err)
+		}
+	}
+	return name, nil
+}
+
+// defaultRoute returns the device index of the table's best default route
+// (0: none), among the routes that use device oif when oif is not 0: the
+// kernel then returns only those (RTA_OIF on a strict-checking socket;
+// multipath routes with a hop on oif included).
+func (a *Applier) defaultRoute(table, family, oif int) (int, error) {
 	fam := unix.AF_INET
 	if family == 6 {
 		fam = unix.AF_INET6
 	}
 	best, bestMetric := 0, -1
-	err := a.nl.RouteListFilteredIter(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE, func(r netlink.Route) bool {
+	// The table alone is filtered here too: the library's device filter
+	// would drop multipath routes (LinkIndex 0).
+	filter := &netlink.Route{Table: table, LinkIndex: oif}
+	err := a.nl.RouteListFilteredIter(fam, filter, netlink.RT_FILTER_TABLE, func(r netlink.Route) bool {
 		if r.Table != table || r.Type != unix.RTN_UNICAST {
 			return true
 		}
@@ -102,15 +162,61 @@ func (a *Applier) Uplink(table, family int) (string, error) {
 		}
 		return true
 	})
+	if errors.Is(err, unix.ENOENT) {
+		return 0, nil // a strict dump of a table that does not exist
+	}
 	if err != nil {
-		return "", fmt.Errorf("table %d: list IPv%d routes: %w", table, family, err)
+		return 0, fmt.Errorf("table %d: list IPv%d routes: %w", table, family, err)
 	}
-	if best == 0 {
-		return "", &netplan.NoDefaultRouteError{Table: table, Family: family}
-	}
-	l, err := a.nl.LinkByIndex(best)
+	return best, nil
+}
+
+func (a *Applier) uplinkCachePath(table, family int) string {
+	return filepath.Join(a.cacheDir, fmt.Sprintf("uplink-%d-v%d", table, family))
+}
+
+// cachedUplink returns the cached device name, "" if there is none.
+func (a *Applier) cachedUplink(table, family int) string {
+	b, err := os.ReadFile(a.uplinkCachePath(table, family))
 	if err != nil {
-		return "", fmt.Errorf("table %d: IPv%d default route device %d: %w", table, family, best, err)
+		return ""
 	}
-	return l.Attrs().Name, nil
+	name := strings.TrimSuffix(string(b), "\n")
+	if name == "" || len(name) >= unix.IFNAMSIZ || strings.ContainsAny(name, "/ \t\n") {
+		return ""
+	}
+	return name
+}
+
+// writeUplinkCache replaces the cache file (temp file and rename: readers
+// see the old name or the new one). There is no fsync: a lost or stale
+// cache only costs the next Uplink a full dump.
+func (a *Applier) writeUplinkCache(table, family int, name string) error {
+	path := a.uplinkCachePath(table, family)
+	f, err := os.CreateTemp(a.cacheDir, "."+filepath.Base(path)+".tmp-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(a.cacheDir, 0o755); err != nil {
+			return fmt.Errorf("uplink cache: %w", err)
+		}
+		f, err = os.CreateTemp(a.cacheDir, "."+filepath.Base(path)+".tmp-*")
+	}
+	if err != nil {
+		return fmt.Errorf("uplink cache: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.WriteString(name + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("uplink cache: %w", err)
+	}
+	return nil
 }

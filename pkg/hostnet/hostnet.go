@@ -34,14 +34,27 @@ const DefaultTimeout = 10 * time.Second
 // network namespace.
 type Options struct {
 	// Handle is the netlink handle to use (nil: a new one in the current
-	// network namespace, closed by Close).
+	// network namespace with strict checking, so that the kernel filters
+	// route dumps by table and device; closed by Close).
 	Handle *netlink.Handle
 	// Sysctl reads and writes /proc/sys (nil: ProcSysctl of the current
 	// network namespace).
 	Sysctl Sysctl
-	// Sender sends announcement frames (nil: an AF_PACKET socket opened in
-	// the current network namespace on first use).
+	// Sender sends announcement frames (nil: see Detach).
 	Sender FrameSender
+	// Detach, when Sender is nil, makes announcements detached: a
+	// SpawnSender of this command collects them and the end of Apply (or
+	// Flush, Close) starts one child process that sends them, without
+	// waiting for it. nil, or
+	// the default command (Path "") in a test binary, which cannot run it:
+	// an AF_PACKET socket of the current network namespace, opened on
+	// first use, sends them in-process.
+	Detach *SpawnCommand
+	// UplinkCacheDir keeps the last uplink found per table and family
+	// (files uplink-TABLE-vFAMILY), so that Uplink checks it with a dump
+	// of that device's routes instead of dumping the whole table ("": no
+	// cache). The directory is created when needed.
+	UplinkCacheDir string
 	// OVSVsctl runs ovs-vsctl with args and returns its combined output
 	// (nil: exec "ovs-vsctl" with OVSDB and Timeout).
 	OVSVsctl func(args ...string) ([]byte, error)
@@ -57,13 +70,14 @@ type Options struct {
 // Applier applies and removes netplan.Host states and reads host facts.
 // Its methods may be called from several goroutines.
 type Applier struct {
-	nl      *netlink.Handle
-	sysctl  Sysctl
-	sender  FrameSender
-	ovs     func(args ...string) ([]byte, error)
-	log     *slog.Logger
-	timeout time.Duration
-	closers []func() error
+	nl       *netlink.Handle
+	sysctl   Sysctl
+	sender   FrameSender
+	ovs      func(args ...string) ([]byte, error)
+	log      *slog.Logger
+	timeout  time.Duration
+	cacheDir string
+	closers  []func() error
 }
 
 // New returns an Applier working on the caller's network namespace unless
@@ -71,12 +85,13 @@ type Applier struct {
 // Sender of that namespace); NewAt builds all three for a namespace.
 func New(opts Options) (*Applier, error) {
 	a := &Applier{
-		nl:      opts.Handle,
-		sysctl:  opts.Sysctl,
-		sender:  opts.Sender,
-		ovs:     opts.OVSVsctl,
-		log:     opts.Logger,
-		timeout: opts.Timeout,
+		nl:       opts.Handle,
+		sysctl:   opts.Sysctl,
+		sender:   opts.Sender,
+		ovs:      opts.OVSVsctl,
+		log:      opts.Logger,
+		timeout:  opts.Timeout,
+		cacheDir: opts.UplinkCacheDir,
 	}
 	if a.timeout <= 0 {
 		a.timeout = DefaultTimeout
@@ -95,14 +110,23 @@ func New(opts Options) (*Applier, error) {
 		}
 		a.nl = h
 		a.closers = append(a.closers, func() error { h.Close(); return nil })
+		// Without it the kernel ignores a dump's table and device filters
+		// (the results are then filtered here: slower, as correct).
+		_ = h.SetStrictCheck(true)
 	}
 	if a.sysctl == nil {
 		a.sysctl = ProcSysctl{}
 	}
 	if a.sender == nil {
-		s := &packetSender{open: func(f func() error) error { return f() }}
-		a.sender = s
-		a.closers = append(a.closers, s.Close)
+		if opts.Detach != nil && !selfInTest(*opts.Detach) {
+			s := NewSpawnSender(*opts.Detach, nil)
+			a.sender = s
+			a.closers = append(a.closers, s.Close)
+		} else {
+			s := &packetSender{open: func(f func() error) error { return f() }}
+			a.sender = s
+			a.closers = append(a.closers, s.Close)
+		}
 	}
 	if a.ovs == nil {
 		a.ovs = execOVS(opts.OVSDB, a.timeout)
@@ -135,6 +159,7 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 		}
 		opts.Handle = h
 		closers = append(closers, func() error { h.Close(); return nil })
+		_ = h.SetStrictCheck(true) // as in New
 	}
 	var runner *NetNS
 	if opts.Sysctl == nil || opts.Sender == nil {
@@ -145,16 +170,23 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 		}
 		runner = r
 	}
+	if runner != nil {
+		closers = append(closers, runner.Close)
+	}
 	if opts.Sysctl == nil {
 		opts.Sysctl = NetNSSysctl{NS: runner}
 	}
 	if opts.Sender == nil {
-		s := &packetSender{open: runner.Run}
-		opts.Sender = s
-		closers = append(closers, s.Close)
-	}
-	if runner != nil {
-		closers = append(closers, runner.Close)
+		// Closed before the runner: a SpawnSender starts its child there.
+		if opts.Detach != nil && !selfInTest(*opts.Detach) {
+			s := NewSpawnSender(*opts.Detach, runner.Run)
+			opts.Sender = s
+			closers = append(closers, s.Close)
+		} else {
+			s := &packetSender{open: runner.Run}
+			opts.Sender = s
+			closers = append(closers, s.Close)
+		}
 	}
 	a, err := New(opts)
 	if err != nil {
@@ -165,7 +197,19 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 	return a, nil
 }
 
-// Close releases what New or NewAt created.
+// Flush starts the sending of the announcements collected so far when
+// they are detached (Options.Detach, or a Sender with a Spawn method such
+// as SpawnSender); otherwise they were sent already and it does nothing.
+// Close flushes too.
+func (a *Applier) Flush() error {
+	if s, ok := a.sender.(interface{ Spawn() error }); ok {
+		return s.Spawn()
+	}
+	return nil
+}
+
+// Close releases what New or NewAt created, starting the detached
+// announcer for pending announcements (see Flush).
 func (a *Applier) Close() error {
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -64,6 +65,10 @@ func Main(ctx context.Context, argv, environ []string, r *Runner) error {
 		return err
 	case "show":
 		return r.cmdShow(args)
+	case hostnet.AnnounceSubcommand:
+		// Hidden: the detached announcer (ifup/main.go runs it before
+		// building a Runner; this is for callers of Main).
+		return hostnet.RunAnnounce(args)
 	case "help", "-h", "--help":
 		fmt.Fprintln(r.out, Usage)
 		return nil

@@ -167,7 +167,14 @@ func (f *fakeFirewall) Apply(x netplan.Filter) error {
 	return nil
 }
 
-func (f *fakeFirewall) Remove(tap string) error {
+func (f *fakeFirewall) Remove(x netplan.Filter) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.filters, x.Tap)
+	return nil
+}
+
+func (f *fakeFirewall) RemoveTap(tap string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.filters, tap)

@@ -38,9 +38,13 @@ type Host interface {
 
 // Firewall applies the nftables part of a plan (pkg/firewall).
 type Firewall interface {
+	// Apply installs f; applying it again changes nothing.
 	Apply(f netplan.Filter) error
-	// Remove deletes every filter element of tap; already gone is success.
-	Remove(tap string) error
+	// Remove removes what Apply(f) installed; already gone is success.
+	Remove(f netplan.Filter) error
+	// RemoveTap removes every filter element of tap, whatever Filter put
+	// it there (reconcile); already gone is success.
+	RemoveTap(tap string) error
 	// List returns the taps that have filter state.
 	List() ([]string, error)
 }
@@ -325,7 +329,7 @@ func samePlan(a, b *netplan.Plan) bool {
 func (r *Runner) teardown(rec *Record) error {
 	tap := rec.NIC.Tap
 	var errs []error
-	if err := r.fw.Remove(tap); err != nil {
+	if err := r.fw.Remove(rec.Plan.Filter); err != nil {
 		errs = append(errs, fmt.Errorf("firewall: %w", err))
 	}
 	if err := r.host.Remove(rec.Plan.Host, rec.TapIndex, rec.HostApplied); err != nil {
@@ -486,7 +490,7 @@ func (r *Runner) reconcileOrphanFilter(tap string) (bool, error) {
 	if facts.Tap.Exists {
 		return false, nil // a tap not managed through diktyo-ifup: leave it
 	}
-	return true, r.fw.Remove(tap)
+	return true, r.fw.RemoveTap(tap)
 }
 
 // Records returns the records of every tap (or of the taps named).

@@ -22,15 +22,18 @@ var RTTablesFiles = []string{"/usr/share/iproute2/rt_tables", "/etc/iproute2/rt_
 // pkg/firewall, the bbolt pool at cfg.IPAMDB, rt_tables and exec(2) for
 // IFUP_EXTRA_SCRIPT. close releases the netlink handles.
 func NewSystem(cfg *ifupconf.Config, log *slog.Logger) (r *Runner, close func(), err error) {
-	hn, err := hostnet.New(hostnet.Options{Logger: log, OVSDB: cfg.OVSDB})
+	// Announcements go to a detached "diktyo-ifup announce" child (see
+	// ifup/main.go) so that neither their repeats nor the AF_PACKET
+	// socket's close hold up Ganeti; the uplink cache (host state, next
+	// to the per-tap records in StateDir/ifup) keeps Facts from dumping
+	// the whole table.
+	hn, err := hostnet.New(hostnet.Options{Logger: log, OVSDB: cfg.OVSDB,
+		Detach: &hostnet.SpawnCommand{}, UplinkCacheDir: cfg.StateDir})
 	if err != nil {
 		return nil, nil, err
 	}
-	queues := []firewall.QueueTarget{
-		{Num: cfg.DHCPQueue, Bypass: cfg.QueueBypass}, {Num: cfg.RSQueue, Bypass: cfg.QueueBypass},
-		{Num: cfg.NSQueue, Bypass: cfg.QueueBypass}, {Num: cfg.DHCPv6Queue, Bypass: cfg.QueueBypass},
-	}
-	fw, err := firewall.New(firewall.Options{Queues: queues})
+	steer := firewall.Steering{DHCP: cfg.DHCPQueue, DHCPv6: cfg.DHCPv6Queue, RS: cfg.RSQueue, NS: cfg.NSQueue, Bypass: cfg.QueueBypass}
+	fw, err := firewall.New(firewall.Options{Steerings: []firewall.Steering{steer}, MACMask: cfg.MACMask})
 	if err != nil {
 		hn.Close()
 		return nil, nil, err
@@ -43,7 +46,11 @@ func NewSystem(cfg *ifupconf.Config, log *slog.Logger) (r *Runner, close func(),
 		hn.Close()
 		return nil, nil, err
 	}
-	return r, func() { hn.Close() }, nil
+	return r, func() {
+		if err := hn.Close(); err != nil && log != nil {
+			log.Warn("host network: close", "err", err)
+		}
+	}, nil
 }
 
 func readRTTables() map[string]int {
@@ -135,7 +142,10 @@ func (f *FirewallAdapter) Apply(x netplan.Filter) error {
 }
 
 // Remove implements Firewall.
-func (f *FirewallAdapter) Remove(tap string) error { return f.F.Remove(tap) }
+func (f *FirewallAdapter) Remove(x netplan.Filter) error { return f.F.Remove(x) }
+
+// RemoveTap implements Firewall.
+func (f *FirewallAdapter) RemoveTap(tap string) error { return f.F.RemoveTap(tap) }
 
 // List implements Firewall.
 func (f *FirewallAdapter) List() ([]string, error) { return f.F.List() }
