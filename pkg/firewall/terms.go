@@ -165,22 +165,6 @@ func etherSaddrNot(mac net.HardwareAddr) Term {
 	return payloadCmp("ether saddr != "+mac.String(), payloadLL, offEtherSaddr, expr.CmpOpNeq, mac)
 }
 
-// etherSaddrMaskedNot: ether saddr & mask != prefix & mask.
-func etherSaddrMaskedNot(prefix, mask net.HardwareAddr) Term {
-	want := make(net.HardwareAddr, lenEtherAddr)
-	for i := range want {
-		want[i] = prefix[i] & mask[i]
-	}
-	return Term{
-		text: fmt.Sprintf("ether saddr & %s != %s", mask, want),
-		exprs: []expr.Any{
-			load(payloadLL, offEtherSaddr, lenEtherAddr),
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: lenEtherAddr, Mask: []byte(mask), Xor: make([]byte, lenEtherAddr)},
-			cmp(expr.CmpOpNeq, want),
-		},
-	}
-}
-
 // arpHeaderNot matches ARP that is not Ethernet/IPv4 (htype 1, ptype
 // 0x0800, hlen 6, plen 4) in one of its fields: the sender fields checked
 // after it are only meaningful at those offsets. One rule per field, so
@@ -313,18 +297,6 @@ func markSet(v uint32) Term {
 		exprs: []expr.Any{
 			&expr.Immediate{Register: 1, Data: ne32(v)},
 			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
-		},
-	}
-}
-
-// arpSpaSet rewrites the ARP sender protocol address (GRNET's arptables
-// mangle --mangle-ip-s).
-func arpSpaSet(gw netip.Addr) Term {
-	return Term{
-		text: "arp saddr ip set " + gw.String(),
-		exprs: []expr.Any{
-			&expr.Immediate{Register: 1, Data: gw.AsSlice()},
-			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: payloadNetwork, Offset: offARPSpa, Len: lenIPv4},
 		},
 	}
 }
