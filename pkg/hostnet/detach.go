@@ -135,16 +135,17 @@ func (s *SpawnSender) Spawn() error {
 			return err
 		}
 		defer null.Close()
-		p, err := os.StartProcess(path, argv, &os.ProcAttr{
+		// syscall.ForkExec, not os.StartProcess: the latter first probes
+		// pidfd support with an extra clone, and a pidfd is of no use for
+		// a child nobody waits for.
+		fd := null.Fd()
+		_, err = syscall.ForkExec(path, argv, &syscall.ProcAttr{
 			Dir:   "/",
 			Env:   env,
-			Files: []*os.File{null, null, null},
+			Files: []uintptr{fd, fd, fd},
 			Sys:   &syscall.SysProcAttr{Setsid: true},
 		})
-		if err != nil {
-			return err
-		}
-		return p.Release()
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("start announcer %s: %w", path, err)
