@@ -451,19 +451,23 @@ func ifnameIn(key expr.MetaKey, set string) Term {
 	}
 }
 
-// arpSpaSetFromMap rewrites the ARP sender protocol address of requests
-// sent to a tap to the tap's gateway from map (GRNET's arptables mangle
-// --mangle-ip-s); taps not in the map are left alone (the lookup fails
+// fromMap looks the interface name (key) up in map m and stores the
+// value with store; interfaces not in m are left alone (the lookup fails
 // and ends the rule).
+func fromMap(text string, key expr.MetaKey, m string, store expr.Any) Term {
+	return Term{text: text, exprs: []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m},
+		store,
+	}}
+}
+
+// arpSpaSetFromMap rewrites the ARP sender protocol address of requests
+// sent to a tap to the tap's gateway from map m (GRNET's arptables
+// mangle --mangle-ip-s).
 func arpSpaSetFromMap(m string) Term {
-	return Term{
-		text: "arp saddr ip set oifname map @" + m,
-		exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-			&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m},
-			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: payloadNetwork, Offset: offARPSpa, Len: lenIPv4},
-		},
-	}
+	return fromMap("arp saddr ip set oifname map @"+m, expr.MetaKeyOIFNAME, m,
+		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: payloadNetwork, Offset: offARPSpa, Len: lenIPv4})
 }
 
 func ret() Term {
@@ -471,14 +475,8 @@ func ret() Term {
 }
 
 // markSetFromMap sets the packet mark to the input interface's value in
-// map m (no change for interfaces not in it: the lookup ends the rule).
+// map m.
 func markSetFromMap(m string) Term {
-	return Term{
-		text: "meta mark set iifname map @" + m,
-		exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-			&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m},
-			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
-		},
-	}
+	return fromMap("meta mark set iifname map @"+m, expr.MetaKeyIIFNAME, m,
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
 }
