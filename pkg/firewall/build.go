@@ -165,12 +165,10 @@ type Element struct {
 
 // String renders the element as an nft command.
 func (e Element) String() string {
-	switch {
-	case e.Chain != "":
+	if e.Chain != "" {
 		return fmt.Sprintf("add element %s %s %s { %s : jump %s }", e.Family, TableName, e.Set, e.text, e.Chain)
-	case e.Data != nil:
-		return fmt.Sprintf("add element %s %s %s { %s }", e.Family, TableName, e.Set, e.text)
 	}
+	// Data map elements carry their value in text.
 	return fmt.Sprintf("add element %s %s %s { %s }", e.Family, TableName, e.Set, e.text)
 }
 

@@ -236,7 +236,7 @@ func (fw *Firewall) Apply(f netplan.Filter) error {
 		}
 		// Elements are sent after the chains they jump to exist.
 		if err := b.flush(); err != nil {
-			return fmt.Errorf("firewall: apply %s: %w", f.Tap, fw.explain(err))
+			return fmt.Errorf("firewall: apply %s: %w", f.Tap, explain(err))
 		}
 	}
 	ops := make([]elemOp, len(n.Elements))
@@ -261,7 +261,7 @@ func (fw *Firewall) Apply(f netplan.Filter) error {
 		err = fw.sendElems(nil, again, false)
 	}
 	if err != nil {
-		return fmt.Errorf("firewall: apply %s: %w", f.Tap, fw.explain(err))
+		return fmt.Errorf("firewall: apply %s: %w", f.Tap, explain(err))
 	}
 	return nil
 }
@@ -472,9 +472,9 @@ func (fw *Firewall) dumpNIC() ([]nicElement, error) {
 	return out, nil
 }
 
-// explain turns a failed batch into ErrNotInitialized when a shared table,
-// set or chain is missing (one extra lookup, on the error path only).
-func (fw *Firewall) explain(err error) error {
+// explain turns a failed batch that names a missing table, set or chain
+// into ErrNotInitialized.
+func explain(err error) error {
 	if !errors.Is(err, unix.ENOENT) {
 		return err
 	}
