@@ -30,8 +30,12 @@ func run() int {
 		}
 		return 0
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := context.Background()
+	if ifup.Interruptible(os.Args) {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
 	level := slog.LevelWarn
 	if os.Getenv("DIKTYO_DEBUG") != "" {
 		level = slog.LevelDebug

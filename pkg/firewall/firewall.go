@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/nftables"
@@ -57,9 +58,11 @@ type Options struct {
 
 // Firewall applies NIC filters to diktyo's nftables tables.
 type Firewall struct {
-	conn  *nftables.Conn
-	opts  Options
-	known Ruleset // what Init creates
+	conn *nftables.Conn
+	opts Options
+	// known is what Init creates, built on first use: a down never needs
+	// it, and building it is a good part of a short process's work.
+	known func() Ruleset
 }
 
 // New returns a Firewall talking to nf_tables over netlink. Each call
@@ -89,7 +92,8 @@ func New(opts Options) (*Firewall, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firewall: nftables connection: %w", err)
 	}
-	return &Firewall{conn: c, opts: opts, known: Skeleton(opts.Steerings, opts.MACMask)}, nil
+	known := sync.OnceValue(func() Ruleset { return Skeleton(opts.Steerings, opts.MACMask) })
+	return &Firewall{conn: c, opts: opts, known: known}, nil
 }
 
 // dial opens the socket of one element batch.
@@ -127,20 +131,21 @@ func (fw *Firewall) Init() error {
 			return fmt.Errorf("firewall: init: replace old tables: %w", err)
 		}
 	}
+	known := fw.known()
 	b := fw.batch()
 	for _, f := range families[1:] {
 		b.c.AddTable(b.table(f))
 	}
-	for _, s := range fw.known.Sets {
+	for _, s := range known.Sets {
 		b.addSet(s)
 	}
-	b.writeChains(fw.known)
-	for _, s := range fw.known.Sets {
+	b.writeChains(known)
+	for _, s := range known.Sets {
 		for _, e := range s.Elements {
 			b.element(e)
 		}
 	}
-	b.writeBaseChains(fw.known)
+	b.writeBaseChains(known)
 	probe := SetDef{Family: FamilyInet, Name: "expire_probe", Key: []nftables.SetDatatype{typeIfname}, Timeout: true}
 	b.addSet(probe)
 	if err := b.flush(); err != nil {
@@ -223,7 +228,7 @@ func (fw *Firewall) Apply(f netplan.Filter) error {
 	if err != nil {
 		return fmt.Errorf("firewall: %w", err)
 	}
-	if missing := fw.unknown(n.Shared); len(missing.Chains) > 0 || len(missing.Sets) > 0 || n.Netdev != nil {
+	if missing := fw.unknown(f, n.Shared); len(missing.Chains) > 0 || len(missing.Sets) > 0 || n.Netdev != nil {
 		b := fw.batch()
 		b.writeChains(missing)
 		for _, s := range missing.Sets {
@@ -266,20 +271,24 @@ func (fw *Firewall) Apply(f netplan.Filter) error {
 	return nil
 }
 
-// unknown returns the chains and constant elements of r that Init does
-// not create.
-func (fw *Firewall) unknown(r Ruleset) Ruleset {
+// unknown returns the chains and constant elements of r, the shared part
+// of f's rules, that Init does not create.
+func (fw *Firewall) unknown(f netplan.Filter, r Ruleset) Ruleset {
+	if f.Queues == nil || slices.Contains(fw.opts.Steerings, Steering(*f.Queues)) {
+		return Ruleset{} // only queue steering is shared, and Init made this one
+	}
+	known := fw.known()
 	var out Ruleset
 	for _, c := range r.Chains {
-		if !slices.ContainsFunc(fw.known.Chains, func(x Chain) bool { return x.Family == c.Family && x.Name == c.Name }) {
+		if !slices.ContainsFunc(known.Chains, func(x Chain) bool { return x.Family == c.Family && x.Name == c.Name }) {
 			out.Chains = append(out.Chains, c)
 		}
 	}
 	for _, s := range r.Sets {
-		i := slices.IndexFunc(fw.known.Sets, func(x SetDef) bool { return x.Family == s.Family && x.Name == s.Name })
+		i := slices.IndexFunc(known.Sets, func(x SetDef) bool { return x.Family == s.Family && x.Name == s.Name })
 		var els []Element
 		for _, e := range s.Elements {
-			if i < 0 || !slices.ContainsFunc(fw.known.Sets[i].Elements, func(x Element) bool { return bytes.Equal(x.Key, e.Key) }) {
+			if i < 0 || !slices.ContainsFunc(known.Sets[i].Elements, func(x Element) bool { return bytes.Equal(x.Key, e.Key) }) {
 				els = append(els, e)
 			}
 		}

@@ -24,6 +24,14 @@ const Usage = `usage:
 Invoked as kvm-vif-bridge or kvm-ifup-custom it runs up, as kvm-ifdown-custom
 (args: TAP [local]) it runs down. Config: /etc/default/diktyo or $DIKTYO_CONFIG.`
 
+// Interruptible reports whether argv runs a command that watches its
+// context (reconcile), the only one worth catching SIGINT and SIGTERM
+// for: an up or down is short and crash-safe, and its process keeps the
+// default signal actions (and saves the signal goroutine and thread).
+func Interruptible(argv []string) bool {
+	return len(argv) > 1 && argv[1] == "reconcile"
+}
+
 // Main runs one diktyo-ifup invocation: argv[0] (kvm-vif-bridge,
 // kvm-ifup-custom, kvm-ifdown-custom or anything else for subcommands),
 // arguments and the process environment.
