@@ -124,8 +124,27 @@ func (h *benchHost) shellEnv(nic map[string]string) []string {
 	return env
 }
 
-// cycle runs one up and one down as whole processes.
-type cycle func() error
+// cycle runs one up and one down as whole processes and returns how long
+// each took and the CPU time (user + system) of both processes.
+type cycle func() (up, down, cpu time.Duration, err error)
+
+// runPair runs two commands one after the other.
+func runPair(cmds [2]func() *exec.Cmd) (up, down, cpu time.Duration, err error) {
+	var took [2]time.Duration
+	for i, mk := range cmds {
+		cmd := mk()
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		start := time.Now()
+		err := cmd.Run()
+		took[i] = time.Since(start)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("%s: %v: %s", cmd.Path, err, out.String())
+		}
+		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	return took[0], took[1], cpu, nil
+}
 
 func (h *benchHost) diktyoCycle(dir string) cycle {
 	up, down := filepath.Join(dir, "kvm-vif-bridge"), filepath.Join(dir, "kvm-ifdown-custom")
@@ -133,15 +152,11 @@ func (h *benchHost) diktyoCycle(dir string) cycle {
 	for k, v := range benchNIC("tap-m", 0) {
 		env = append(env, k+"="+v)
 	}
-	return func() error {
-		for _, argv := range [][]string{{up}, {down, "tap-m"}} {
-			cmd := exec.Command(argv[0], argv[1:]...)
-			cmd.Env = env
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s: %v: %s", argv[0], err, out)
-			}
-		}
-		return nil
+	return func() (time.Duration, time.Duration, time.Duration, error) {
+		return runPair([2]func() *exec.Cmd{
+			func() *exec.Cmd { c := exec.Command(up); c.Env = env; return c },
+			func() *exec.Cmd { c := exec.Command(down, "tap-m"); c.Env = env; return c },
+		})
 	}
 }
 
@@ -150,16 +165,39 @@ func (h *benchHost) shellCycle(garp bool) cycle {
 	if garp {
 		env = slices.DeleteFunc(env, func(s string) bool { return s == "NO_GARP=1" })
 	}
-	return func() error {
-		for _, s := range []string{shellIfup, shellIfdown} {
-			cmd := exec.Command("bash", s)
-			cmd.Env = env
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s: %v: %s", s, err, out)
-			}
-		}
-		return nil
+	mk := func(script string) func() *exec.Cmd {
+		return func() *exec.Cmd { c := exec.Command("bash", script); c.Env = env; return c }
 	}
+	return func() (time.Duration, time.Duration, time.Duration, error) {
+		return runPair([2]func() *exec.Cmd{mk(shellIfup), mk(shellIfdown)})
+	}
+}
+
+// floorCycle runs prog twice: what two process starts cost on this
+// machine, the floor under any up + down done as two processes.
+func floorCycle(prog string) cycle {
+	mk := func() *exec.Cmd { return exec.Command(prog) }
+	return func() (time.Duration, time.Duration, time.Duration, error) {
+		return runPair([2]func() *exec.Cmd{mk, mk})
+	}
+}
+
+// buildEmptyGo builds a Go program whose main returns at once, with the
+// flags diktyo-ifup ships with.
+func buildEmptyGo(b *testing.B) string {
+	dir := b.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "empty")
+	cmd := exec.Command("go", append(buildFlags, "-o", bin, src)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build empty Go program: %v: %s", err, out)
+	}
+	return bin
 }
 
 // BenchmarkUpDown measures up + down of one routed NIC with every tag, as
@@ -167,7 +205,10 @@ func (h *benchHost) shellCycle(garp bool) cycle {
 // shell commands (testdata/ifup/shell), with no other NIC and with
 // DIKTYO_BENCH_NICS-1 (default 999) other NICs on the host. Processes
 // are started from a thread inside the host namespace, so no `ip netns
-// exec` is measured. It reports p50 and p90 in milliseconds.
+// exec` is measured. Two runs of an empty Go program and of /bin/true
+// show, in the same run, what two process starts cost on this machine.
+// It reports p50 and p90 of up + down, p50 of up and of down alone, all
+// in milliseconds, and the CPU time of both processes (median).
 func BenchmarkUpDown(b *testing.B) {
 	nettest.RequireRoot(b, "nft", "iptables", "ip6tables", "ebtables", "arptables")
 	if binary == "" {
@@ -188,27 +229,37 @@ func BenchmarkUpDown(b *testing.B) {
 		nics int
 		garp bool
 	}
-	cases := []benchCase{{"diktyo", 1, false}, {"diktyo", many, false}, {"shell", 1, false}, {"shell", many, false}}
+	cases := []benchCase{{"floor-go", 1, false}, {"floor-true", 1, false},
+		{"diktyo", 1, false}, {"diktyo", many, false}, {"shell", 1, false}, {"shell", many, false}}
 	if _, err := exec.LookPath("arping"); err == nil {
 		cases = append(cases, benchCase{"shell+arping", 1, true})
 	}
+	emptyGo := buildEmptyGo(b)
 	for _, c := range cases {
-		h := newBenchHost(b, strings.TrimSuffix(c.impl, "+arping"), c.nics)
-		run := h.shellCycle(c.garp)
-		if c.impl == "diktyo" {
+		var run cycle
+		var h *benchHost
+		switch c.impl {
+		case "floor-go":
+			h, run = newBenchHost(b, "diktyo", 1), floorCycle(emptyGo)
+		case "floor-true":
+			h, run = newBenchHost(b, "diktyo", 1), floorCycle("/bin/true")
+		case "diktyo":
+			h = newBenchHost(b, "diktyo", c.nics)
 			run = h.diktyoCycle(links)
+		default:
+			h = newBenchHost(b, "shell", c.nics)
+			run = h.shellCycle(c.garp)
 		}
 		b.Run(fmt.Sprintf("%s/nics=%d", c.impl, c.nics), func(b *testing.B) {
-			b.ReportAllocs()
-			var d []time.Duration
+			var tot, ups, downs, cpus []time.Duration
 			b.ResetTimer()
 			err := h.ns.Do(func() error {
 				for range b.N {
-					start := time.Now()
-					if err := run(); err != nil {
+					up, down, cpu, err := run()
+					if err != nil {
 						return err
 					}
-					d = append(d, time.Since(start))
+					tot, ups, downs, cpus = append(tot, up+down), append(ups, up), append(downs, down), append(cpus, cpu)
 				}
 				return nil
 			})
@@ -216,12 +267,18 @@ func BenchmarkUpDown(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			slices.Sort(d)
-			pct := func(p float64) float64 {
-				return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
-			}
-			b.ReportMetric(pct(0.5), "p50-ms")
-			b.ReportMetric(pct(0.9), "p90-ms")
+			b.ReportMetric(percentile(tot, 0.5), "p50-ms")
+			b.ReportMetric(percentile(tot, 0.9), "p90-ms")
+			b.ReportMetric(percentile(ups, 0.5), "up-p50-ms")
+			b.ReportMetric(percentile(downs, 0.5), "down-p50-ms")
+			b.ReportMetric(percentile(cpus, 0.5), "cpu-ms")
 		})
 	}
+}
+
+// percentile returns the p-th percentile of d in milliseconds (d is
+// sorted in place).
+func percentile(d []time.Duration, p float64) float64 {
+	slices.Sort(d)
+	return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
 }
