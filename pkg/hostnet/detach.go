@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -163,9 +162,17 @@ func (s *SpawnSender) Close() error {
 }
 
 // selfInTest reports whether the default child, this binary, is a test
-// binary, which does not know AnnounceSubcommand (it would run the tests
-// again instead).
-func selfInTest(cmd SpawnCommand) bool { return cmd.Path == "" && testing.Testing() }
+// binary (go test names them *.test), which does not know
+// AnnounceSubcommand: it would run the tests again instead. The name is
+// checked rather than testing.Testing(), which would link the testing
+// package, and its flag and init work, into diktyo-ifup.
+func selfInTest(cmd SpawnCommand) bool {
+	if cmd.Path != "" {
+		return false
+	}
+	exe, err := os.Executable()
+	return err == nil && strings.HasSuffix(exe, ".test")
+}
 
 // checkFrame accepts what RunAnnounce accepts: an ifindex and an Ethernet
 // frame without FCS.
