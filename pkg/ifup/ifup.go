@@ -318,9 +318,7 @@ func (r *Runner) readForUp(tap string) (*Record, error) {
 }
 
 func samePlan(a, b *netplan.Plan) bool {
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(x) == string(y)
+	return string(planJSON(a)) == string(planJSON(b))
 }
 
 // teardown removes everything rec describes, then rec itself. The record

@@ -1,7 +1,6 @@
 package ifup
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,9 +68,8 @@ func (s store) read(tap string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
-	var r Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&r); err != nil {
+	r, err := decodeRecord(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrBadRecord, s.recordPath(tap), err)
 	}
 	if r.Plan == nil || r.NIC.Tap != tap || r.Version != RecordVersion {
@@ -85,11 +83,10 @@ func (s store) read(tap string) (*Record, error) {
 // too; an empty or torn record after a crash is ErrBadRecord, handled as
 // stale.
 func (s store) write(r *Record) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+	data, err := encodeRecord(r)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	data = append(data, '\n')
 	f, err := os.CreateTemp(s.dir, "."+r.NIC.Tap+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)

@@ -79,7 +79,7 @@ func (h HostnetAdapter) Apply(x netplan.Host) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(a)
+	return encodeApplied(&a), nil
 }
 
 // Remove implements Host. Without a record (an up interrupted before
@@ -96,13 +96,14 @@ func (h HostnetAdapter) Remove(planned netplan.Host, tapIndex int, applied json.
 // AppliedOf decodes a recorded hostnet.Applied, or derives the objects to
 // remove from the plan when there is no record.
 func AppliedOf(planned netplan.Host, tapIndex int, applied json.RawMessage) (hostnet.Applied, error) {
-	var a hostnet.Applied
 	if applied != nil {
-		if err := json.Unmarshal(applied, &a); err != nil {
+		a, err := decodeApplied(applied)
+		if err != nil {
 			return a, fmt.Errorf("%w: host record: %w", ErrBadRecord, err)
 		}
 		return a, nil
 	}
+	var a hostnet.Applied
 	a.Tap = hostnet.TapChange{Name: planned.Tap.Name, Index: tapIndex}
 	for _, rl := range planned.Rules {
 		if rl.Priority == 0 {
@@ -118,11 +119,13 @@ func AppliedOf(planned netplan.Host, tapIndex int, applied json.RawMessage) (hos
 
 // Merge implements Host with hostnet.Applied.Merge.
 func (h HostnetAdapter) Merge(old, new json.RawMessage) (json.RawMessage, error) {
-	var a, b hostnet.Applied
-	if err := errors.Join(json.Unmarshal(old, &a), json.Unmarshal(new, &b)); err != nil {
+	a, errOld := decodeApplied(old)
+	b, errNew := decodeApplied(new)
+	if err := errors.Join(errOld, errNew); err != nil {
 		return nil, fmt.Errorf("%w: host record: %w", ErrBadRecord, err)
 	}
-	return json.Marshal(a.Merge(b))
+	m := a.Merge(b)
+	return encodeApplied(&m), nil
 }
 
 // FirewallAdapter makes a *firewall.Firewall a Firewall. diktyo's tables

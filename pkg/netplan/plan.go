@@ -7,11 +7,8 @@
 package netplan
 
 import (
-	"encoding/json"
-	"fmt"
-	"strings"
-
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/jsonx"
 )
 
 // Mode is how the NIC is wired.
@@ -59,37 +56,20 @@ type Plan struct {
 }
 
 // MarshalJSON encodes Binding as the text of its GRNET binding file, the
-// form operators read in /var/lib/nfdhcpd.
+// form operators read in /var/lib/nfdhcpd. It is [Plan.AppendJSON]: no
+// reflection.
 func (p Plan) MarshalJSON() ([]byte, error) {
-	type plain Plan
-	aux := struct {
-		plain
-		Binding string `json:"binding,omitempty"`
-	}{plain: plain(p)}
-	aux.plain.Binding = nil
-	if p.Binding != nil {
-		aux.Binding = string(p.Binding.Marshal())
-	}
-	return json.Marshal(aux)
+	w := jsonx.NewWriter(make([]byte, 0, 1024), "")
+	p.AppendJSON(w)
+	return w.Bytes(), w.Err()
 }
 
-// UnmarshalJSON is the inverse of [Plan.MarshalJSON].
+// UnmarshalJSON is the inverse of [Plan.MarshalJSON]: [Plan.DecodeJSON]
+// of the whole input.
 func (p *Plan) UnmarshalJSON(b []byte) error {
-	type plain Plan
-	aux := struct {
-		*plain
-		Binding string `json:"binding"`
-	}{plain: (*plain)(p)}
-	if err := json.Unmarshal(b, &aux); err != nil {
+	r := jsonx.NewReader(b)
+	if err := p.DecodeJSON(r); err != nil {
 		return err
 	}
-	p.Binding = nil
-	if aux.Binding != "" {
-		bd, err := binding.Parse(p.NIC.Tap, strings.NewReader(aux.Binding))
-		if err != nil {
-			return fmt.Errorf("plan of %s: %w", p.NIC.Tap, err)
-		}
-		p.Binding = bd
-	}
-	return nil
+	return r.End()
 }
