@@ -147,7 +147,7 @@ func (s *applyState) setupTap(h netplan.Host) error {
 		if prevIdx := attrs.MasterIndex; prevIdx != br.Attrs().Index {
 			prevName := ""
 			if prevIdx != 0 {
-				if pl, err := nl.LinkByIndex(prevIdx); err == nil {
+				if pl, err := s.a.linkByIndex(prevIdx); err == nil {
 					prevName = pl.Attrs().Name
 				}
 			}
@@ -424,7 +424,13 @@ func isDeviceKey(key, dev string) bool {
 }
 
 func (a *Applier) linkByName(name string) (netlink.Link, error) {
-	l, err := a.nl.LinkByName(name)
+	var l netlink.Link
+	var err error
+	if a.links != nil {
+		l, err = a.links.get(name, 0)
+	} else {
+		l, err = a.nl.LinkByName(name)
+	}
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) || errors.Is(err, unix.ENODEV) {
@@ -433,6 +439,14 @@ func (a *Applier) linkByName(name string) (netlink.Link, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return l, nil
+}
+
+// linkByIndex returns the device of index.
+func (a *Applier) linkByIndex(index int) (netlink.Link, error) {
+	if a.links != nil {
+		return a.links.get("", index)
+	}
+	return a.nl.LinkByIndex(index)
 }
 
 func ignore(err error, errno unix.Errno) error {

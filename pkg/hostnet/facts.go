@@ -68,7 +68,7 @@ func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 	lf.MTU = attrs.MTU
 	lf.Up = attrs.Flags&net.FlagUp != 0
 	if attrs.MasterIndex != 0 {
-		m, err := a.nl.LinkByIndex(attrs.MasterIndex)
+		m, err := a.linkByIndex(attrs.MasterIndex)
 		if err != nil {
 			return lf, fmt.Errorf("%s: master %d: %w", name, attrs.MasterIndex, err)
 		}
@@ -118,7 +118,7 @@ func (a *Applier) uplink(table, family int, seen *linkRef) (string, error) {
 	if best == 0 {
 		return "", &netplan.NoDefaultRouteError{Table: table, Family: family}
 	}
-	l, err := a.nl.LinkByIndex(best)
+	l, err := a.linkByIndex(best)
 	if err != nil {
 		return "", fmt.Errorf("table %d: IPv%d default route device %d: %w", table, family, best, err)
 	}

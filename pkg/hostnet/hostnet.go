@@ -65,12 +65,16 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives warnings (failed announcements); nil discards.
 	Logger *slog.Logger
+
+	// links reads devices in the namespace of Handle (set by NewAt).
+	links *linkReader
 }
 
 // Applier applies and removes netplan.Host states and reads host facts.
 // Its methods may be called from several goroutines.
 type Applier struct {
 	nl       *netlink.Handle
+	links    *linkReader // nil: read devices through nl
 	sysctl   Sysctl
 	sender   FrameSender
 	ovs      func(args ...string) ([]byte, error)
@@ -86,6 +90,7 @@ type Applier struct {
 func New(opts Options) (*Applier, error) {
 	a := &Applier{
 		nl:       opts.Handle,
+		links:    opts.links,
 		sysctl:   opts.Sysctl,
 		sender:   opts.Sender,
 		ovs:      opts.OVSVsctl,
@@ -113,6 +118,15 @@ func New(opts Options) (*Applier, error) {
 		// Without it the kernel ignores a dump's table and device filters
 		// (the results are then filtered here: slower, as correct).
 		_ = h.SetStrictCheck(true)
+		if a.links == nil {
+			lr, err := openLinkReader(a.timeout)
+			if err != nil {
+				a.Close()
+				return nil, err
+			}
+			a.links = lr
+			a.closers = append(a.closers, lr.Close)
+		}
 	}
 	if a.sysctl == nil {
 		a.sysctl = ProcSysctl{}
@@ -162,7 +176,7 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 		_ = h.SetStrictCheck(true) // as in New
 	}
 	var runner *NetNS
-	if opts.Sysctl == nil || opts.Sender == nil {
+	if opts.Sysctl == nil || opts.Sender == nil || opts.links == nil {
 		r, err := StartNetNS(ns, timeout)
 		if err != nil {
 			cleanup()
@@ -172,6 +186,18 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 	}
 	if runner != nil {
 		closers = append(closers, runner.Close)
+	}
+	if opts.links == nil {
+		err := runner.Run(func() error {
+			lr, err := openLinkReader(timeout)
+			opts.links = lr
+			return err
+		})
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		closers = append(closers, opts.links.Close)
 	}
 	if opts.Sysctl == nil {
 		opts.Sysctl = NetNSSysctl{NS: runner}
