@@ -11,38 +11,10 @@ func (a *Applied) AppendJSON(w *jsonx.Writer) {
 	w.BeginObject()
 	w.Key("tap")
 	a.Tap.appendJSON(w)
-	if len(a.Sysctls) > 0 {
-		w.Key("sysctls")
-		w.BeginArray()
-		for i := range a.Sysctls {
-			a.Sysctls[i].appendJSON(w)
-		}
-		w.EndArray()
-	}
-	if len(a.Rules) > 0 {
-		w.Key("rules")
-		w.BeginArray()
-		for i := range a.Rules {
-			a.Rules[i].AppendJSON(w)
-		}
-		w.EndArray()
-	}
-	if len(a.Routes) > 0 {
-		w.Key("routes")
-		w.BeginArray()
-		for i := range a.Routes {
-			a.Routes[i].AppendJSON(w)
-		}
-		w.EndArray()
-	}
-	if len(a.ProxyNeighs) > 0 {
-		w.Key("proxy_neighs")
-		w.BeginArray()
-		for i := range a.ProxyNeighs {
-			a.ProxyNeighs[i].AppendJSON(w)
-		}
-		w.EndArray()
-	}
+	w.ArrayField("sysctls", len(a.Sysctls), func(i int) { a.Sysctls[i].appendJSON(w) })
+	w.ArrayField("rules", len(a.Rules), func(i int) { a.Rules[i].AppendJSON(w) })
+	w.ArrayField("routes", len(a.Routes), func(i int) { a.Routes[i].AppendJSON(w) })
+	w.ArrayField("proxy_neighs", len(a.ProxyNeighs), func(i int) { a.ProxyNeighs[i].AppendJSON(w) })
 	if a.OVS != nil {
 		w.Key("ovs")
 		a.OVS.AppendJSON(w)

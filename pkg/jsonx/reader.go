@@ -1,6 +1,7 @@
 package jsonx
 
 import (
+	"encoding"
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -727,14 +728,7 @@ func (r *Reader) Bytes(p *[]byte) error {
 	if err != nil {
 		return err
 	}
-	switch c {
-	case 'n':
-		if err := r.literal("null"); err != nil {
-			return err
-		}
-		*p = nil
-		return nil
-	case '[':
+	if c == 'n' || c == '[' { // Slice sets nil for null
 		return Slice(r, p, func(b *byte, r *Reader) error { return r.Uint8(b) })
 	}
 	s, start, _, err := r.str("[]byte")
@@ -752,26 +746,23 @@ func (r *Reader) Bytes(p *[]byte) error {
 
 // Addr decodes an address in its text form into *p ("" is the zero
 // Addr); null is no change.
-func (r *Reader) Addr(p *netip.Addr) error {
-	s, start, ok, err := r.str("netip.Addr")
-	if !ok || err != nil {
-		return err
-	}
-	if err := p.UnmarshalText(s); err != nil {
-		return r.Wrap(start, "invalid address", err)
-	}
-	return nil
-}
+func (r *Reader) Addr(p *netip.Addr) error { return r.textValue(p, "netip.Addr", "invalid address") }
 
 // Prefix decodes a prefix in its text form into *p ("" is the zero
 // Prefix); null is no change.
 func (r *Reader) Prefix(p *netip.Prefix) error {
-	s, start, ok, err := r.str("netip.Prefix")
+	return r.textValue(p, "netip.Prefix", "invalid prefix")
+}
+
+// textValue decodes a string into p with its UnmarshalText; what names the Go
+// type in errors, invalid the failure; null is no change.
+func (r *Reader) textValue(p encoding.TextUnmarshaler, what, invalid string) error {
+	s, start, ok, err := r.str(what)
 	if !ok || err != nil {
 		return err
 	}
 	if err := p.UnmarshalText(s); err != nil {
-		return r.Wrap(start, "invalid prefix", err)
+		return r.Wrap(start, invalid, err)
 	}
 	return nil
 }

@@ -102,6 +102,20 @@ func (w *Writer) EndObject() { w.close('}') }
 // BeginArray starts an array.
 func (w *Writer) BeginArray() { w.open('[') }
 
+// ArrayField writes key and an array of n elements, each written by
+// elem(i), or nothing when n is 0 (an omitempty slice field).
+func (w *Writer) ArrayField(key string, n int, elem func(i int)) {
+	if n == 0 {
+		return
+	}
+	w.Key(key)
+	w.BeginArray()
+	for i := range n {
+		elem(i)
+	}
+	w.EndArray()
+}
+
 // EndArray ends the innermost array.
 func (w *Writer) EndArray() { w.close(']') }
 
@@ -171,20 +185,17 @@ func (w *Writer) Base64(b []byte) {
 }
 
 // Addr writes a's text form (MarshalText: "" for the zero Addr).
-func (w *Writer) Addr(a netip.Addr) {
-	w.elem()
-	w.buf = append(w.buf, '"')
-	start := len(w.buf)
-	w.buf = a.AppendTo(w.buf)
-	w.quoteTail(start)
-}
+func (w *Writer) Addr(a netip.Addr) { w.text(a.AppendTo) }
 
 // Prefix writes p's text form (MarshalText: "" for the zero Prefix).
-func (w *Writer) Prefix(p netip.Prefix) {
+func (w *Writer) Prefix(p netip.Prefix) { w.text(p.AppendTo) }
+
+// text writes, as a string, what appendTo appends.
+func (w *Writer) text(appendTo func([]byte) []byte) {
 	w.elem()
 	w.buf = append(w.buf, '"')
 	start := len(w.buf)
-	w.buf = p.AppendTo(w.buf)
+	w.buf = appendTo(w.buf)
 	w.quoteTail(start)
 }
 

@@ -111,46 +111,11 @@ func (h *Host) appendJSON(w *jsonx.Writer) {
 	w.BeginObject()
 	w.Key("tap")
 	h.Tap.appendJSON(w)
-	if len(h.Sysctls) > 0 {
-		w.Key("sysctls")
-		w.BeginArray()
-		for i := range h.Sysctls {
-			h.Sysctls[i].appendJSON(w)
-		}
-		w.EndArray()
-	}
-	if len(h.Rules) > 0 {
-		w.Key("rules")
-		w.BeginArray()
-		for i := range h.Rules {
-			h.Rules[i].AppendJSON(w)
-		}
-		w.EndArray()
-	}
-	if len(h.Routes) > 0 {
-		w.Key("routes")
-		w.BeginArray()
-		for i := range h.Routes {
-			h.Routes[i].AppendJSON(w)
-		}
-		w.EndArray()
-	}
-	if len(h.ProxyNeighs) > 0 {
-		w.Key("proxy_neighs")
-		w.BeginArray()
-		for i := range h.ProxyNeighs {
-			h.ProxyNeighs[i].AppendJSON(w)
-		}
-		w.EndArray()
-	}
-	if len(h.Announce) > 0 {
-		w.Key("announce")
-		w.BeginArray()
-		for i := range h.Announce {
-			h.Announce[i].appendJSON(w)
-		}
-		w.EndArray()
-	}
+	w.ArrayField("sysctls", len(h.Sysctls), func(i int) { h.Sysctls[i].appendJSON(w) })
+	w.ArrayField("rules", len(h.Rules), func(i int) { h.Rules[i].AppendJSON(w) })
+	w.ArrayField("routes", len(h.Routes), func(i int) { h.Routes[i].AppendJSON(w) })
+	w.ArrayField("proxy_neighs", len(h.ProxyNeighs), func(i int) { h.ProxyNeighs[i].AppendJSON(w) })
+	w.ArrayField("announce", len(h.Announce), func(i int) { h.Announce[i].appendJSON(w) })
 	if h.OVS != nil {
 		w.Key("ovs")
 		h.OVS.AppendJSON(w)
