@@ -118,12 +118,14 @@ PY
 	echo "Up + down of one routed NIC with every tag, as whole processes started"
 	echo "from inside the host namespace: diktyo-ifup against the same NIC set up"
 	echo "the gnt-networking way (testdata/ifup/shell: ip, iptables, ebtables,"
-	echo "arptables), with 1 and 1000 NICs on the host:"
-	echo "\`go test -run '^\$' -bench UpDown -benchtime 20x ./ifup/\`"
+	echo "arptables), with 1 and 1000 NICs on the host. \`floor-go\` and \`floor-true\`"
+	echo "run an empty Go program and /bin/true twice per cycle: what two process"
+	echo "starts cost on this machine. \`cpu-ms\` is the CPU time of both processes."
+	echo "\`go test -run '^\$' -bench UpDown -benchtime 30x ./ifup/\`"
 	echo
 	echo "| benchmark | results |"
 	echo "|---|---|"
-	gobench ./ifup/ 'UpDown' 20x | table
+	gobench ./ifup/ 'UpDown' 30x | table
 	echo
 	echo "In-process cost of the two appliers (Apply + Remove of one NIC):"
 	echo
