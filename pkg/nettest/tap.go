@@ -103,8 +103,11 @@ func (p *Taps) copy(dst, src *os.File, n *atomic.Uint64) {
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		if _, err := dst.Write(buf[:k]); err == nil {
-			n.Add(1)
+		// Counted before the write, so that whoever sees the frame's
+		// effect (a reply) also sees it counted.
+		n.Add(1)
+		if _, err := dst.Write(buf[:k]); err != nil {
+			n.Add(^uint64(0))
 		}
 	}
 }
