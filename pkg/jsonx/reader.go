@@ -146,19 +146,7 @@ func (r *Reader) enter() error {
 // it reads the key (the raw string token, quotes included) and the colon,
 // then calls fn, which must consume the value.
 func (r *Reader) members(fn func(key []byte) error) error {
-	if err := r.enter(); err != nil {
-		return err
-	}
-	c, err := r.peek()
-	if err != nil {
-		return err
-	}
-	if c == '}' {
-		r.pos++
-		r.depth--
-		return nil
-	}
-	for {
+	return r.container('}', "object key:value pair", func(c byte) error {
 		if c != '"' {
 			return r.errAt(r.pos, "invalid character %q looking for beginning of object key string", c)
 		}
@@ -167,14 +155,42 @@ func (r *Reader) members(fn func(key []byte) error) error {
 			return err
 		}
 		key := r.data[start:r.pos]
-		if c, err = r.peek(); err != nil {
+		c, err := r.peek()
+		if err != nil {
 			return err
 		}
 		if c != ':' {
 			return r.errAt(r.pos, "invalid character %q after object key", c)
 		}
 		r.pos++
-		if err := fn(key); err != nil {
+		return fn(key)
+	})
+}
+
+// elements walks the array at r.pos ('[' already peeked), calling fn,
+// which must consume one value, for each element.
+func (r *Reader) elements(fn func() error) error {
+	return r.container(']', "array element", func(byte) error { return fn() })
+}
+
+// container walks the object or array at r.pos (its opening byte already
+// peeked) up to close: item reads one member or element, given the byte
+// it starts with; what names an item in the error for a bad separator.
+func (r *Reader) container(close byte, what string, item func(c byte) error) error {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	c, err := r.peek()
+	if err != nil {
+		return err
+	}
+	if c == close {
+		r.pos++
+		r.depth--
+		return nil
+	}
+	for {
+		if err := item(c); err != nil {
 			return err
 		}
 		if c, err = r.peek(); err != nil {
@@ -186,47 +202,12 @@ func (r *Reader) members(fn func(key []byte) error) error {
 			if c, err = r.peek(); err != nil {
 				return err
 			}
-		case '}':
+		case close:
 			r.pos++
 			r.depth--
 			return nil
 		default:
-			return r.errAt(r.pos, "invalid character %q after object key:value pair", c)
-		}
-	}
-}
-
-// elements walks the array at r.pos ('[' already peeked), calling fn,
-// which must consume one value, for each element.
-func (r *Reader) elements(fn func() error) error {
-	if err := r.enter(); err != nil {
-		return err
-	}
-	c, err := r.peek()
-	if err != nil {
-		return err
-	}
-	if c == ']' {
-		r.pos++
-		r.depth--
-		return nil
-	}
-	for {
-		if err := fn(); err != nil {
-			return err
-		}
-		if c, err = r.peek(); err != nil {
-			return err
-		}
-		switch c {
-		case ',':
-			r.pos++
-		case ']':
-			r.pos++
-			r.depth--
-			return nil
-		default:
-			return r.errAt(r.pos, "invalid character %q after array element", c)
+			return r.errAt(r.pos, "invalid character %q after %s", c, what)
 		}
 	}
 }
