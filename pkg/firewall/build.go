@@ -23,23 +23,24 @@ const TableName = "diktyo"
 // no verdict map elements, whose insertion makes nf_tables re-validate
 // every jump of the table (a cost that grows with the number of NICs).
 const (
-	setMAC       = "vm_mac"    // ifname . ether_addr: the VM's MAC (inet, bridge, arp)
-	setIP4       = "vm_ip4"    // ifname . ipv4_addr: the VM's IPv4 addresses (inet, bridge, arp)
-	setIP6       = "vm_ip6"    // ifname . ipv6_addr: the VM's IPv6 sources (inet, bridge)
-	setLL6       = "vm_ll6"    // ifname: taps allowed any fe80::/64 source (inet, bridge)
-	setAntiSpoof = "antispoof" // ifname: taps with anti-spoofing (inet, bridge, arp)
-	setMACSpoof  = "macspoof"  // ifname: bridged taps with the MAC check only (bridge)
-	setProt      = "protected" // ifname: taps with the protected profile (inet, bridge)
-	setLimited   = "limited"   // ifname: taps with the limited profile (inet, bridge)
-	setMACF      = "macfilter" // ifname: private-filtered taps (bridge)
-	setPrefix    = "vm_prefix" // ifname . ether_addr: the tap's network MAC prefix (bridge)
-	mapQDHCP     = "q_dhcp"    // ifname : mark of the DHCP queue (inet, bridge)
-	mapQDHCP6    = "q_dhcpv6"  // ifname : mark of the DHCPv6 queue (inet, bridge)
-	mapQRS       = "q_rs"      // ifname : mark of the RS queue (inet, bridge)
-	mapQNS       = "q_ns"      // ifname : mark of the NS queue (inet, bridge)
-	mapARPGW     = "arp_gw"    // ifname : ipv4_addr (arp)
-	mapQueues    = "queues"    // mark → jump queue_<n> (inet, constant)
-	mapProfiles  = "profiles"  // mark → jump <profile> (inet, constant)
+	setMAC       = "vm_mac"     // ifname . ether_addr: the VM's MAC (inet, bridge, arp)
+	setIP4       = "vm_ip4"     // ifname . ipv4_addr: the VM's IPv4 addresses (inet, bridge, arp)
+	setIP6       = "vm_ip6"     // ifname . ipv6_addr: the VM's IPv6 sources (inet, bridge)
+	setLL6       = "vm_ll6"     // ifname: taps allowed any fe80::/64 source (inet, bridge)
+	setAntiSpoof = "antispoof"  // ifname: taps with anti-spoofing (inet, bridge, arp)
+	setMACSpoof  = "macspoof"   // ifname: bridged taps with the MAC check only (bridge)
+	setProt      = "protected"  // ifname: taps with the protected profile (inet, bridge)
+	setLimited   = "limited"    // ifname: taps with the limited profile (inet, bridge)
+	setMACF      = "macfilter"  // ifname: private-filtered taps (bridge)
+	setPrefix    = "vm_prefix"  // ifname . ether_addr: the tap's network MAC prefix (bridge)
+	mapQDHCP     = "q_dhcp"     // ifname : mark of the DHCP queue (inet, bridge)
+	mapQDHCP6    = "q_dhcpv6"   // ifname : mark of the DHCPv6 queue (inet, bridge)
+	mapQRS       = "q_rs"       // ifname : mark of the RS queue (inet, bridge)
+	mapQNS       = "q_ns"       // ifname : mark of the NS queue (inet, bridge)
+	mapARPGW     = "arp_gw"     // ifname : ipv4_addr (arp)
+	mapRoute     = "route_mark" // ifname : mark of the routed tap's table rule (inet)
+	mapQueues    = "queues"     // mark → jump queue_<n> (inet, constant)
+	mapProfiles  = "profiles"   // mark → jump <profile> (inet, constant)
 	// setExpire exists (empty) in the inet table when the kernel can
 	// update an element's timeout: Remove then expires elements instead
 	// of deleting them (see doc.go).
@@ -283,6 +284,7 @@ func nicSets() []SetDef {
 			s(f, mapQNS, &typeMark, typeIfname))
 	}
 	out = append(out,
+		s(FamilyInet, mapRoute, &typeMark, typeIfname),
 		s(FamilyBridge, setMACSpoof, nil, typeIfname),
 		s(FamilyBridge, setMACF, nil, typeIfname),
 		s(FamilyBridge, setPrefix, nil, typeIfname, typeEther),
@@ -312,7 +314,9 @@ func Skeleton(steers []Steering, mask net.HardwareAddr) Ruleset {
 	)
 	inetPre := []Rule{{ifnameIn(expr.MetaKeyIIFNAME, setAntiSpoof), jump(chainAntiSpoof)}}
 	inetPre = append(inetPre, steerRules(FamilyInet)...)
-	inetPre = append(inetPre, Rule{vmap(expr.MetaKeyMARK, mapQueues)})
+	inetPre = append(inetPre,
+		Rule{vmap(expr.MetaKeyMARK, mapQueues)},
+		Rule{markSetFromMap(mapRoute)})
 	bridgePre := []Rule{
 		{ifnameIn(expr.MetaKeyIIFNAME, setAntiSpoof), jump(chainAntiSpoof)},
 		{ifnameIn(expr.MetaKeyIIFNAME, setMACSpoof), jump(chainMACSpoof)},
@@ -552,6 +556,9 @@ func normalize(f netplan.Filter) (normalized, error) {
 	if q := f.Queues; q != nil && (q.DHCP == 0 && q.DHCPv6 == 0 && q.RS == 0 && q.NS == 0) {
 		return n, bad("queue steering without queue numbers")
 	}
+	if m := f.RouteMark; m != 0 && (f.Mode != netplan.ModeRouted || m <= netplan.RouteMarkBase || m > netplan.RouteMarkBase+netplan.MaxMarkTable) {
+		return n, bad("route mark %#x (routed taps only, %#x–%#x)", m, netplan.RouteMarkBase+1, netplan.RouteMarkBase+netplan.MaxMarkTable)
+	}
 	return n, nil
 }
 
@@ -641,6 +648,9 @@ func Build(f netplan.Filter) (NICRules, error) {
 		}
 		queues(FamilyInet)
 		profile(FamilyInet)
+		if m := f.RouteMark; m != 0 {
+			out.Elements = append(out.Elements, Element{Family: FamilyInet, Set: mapRoute, Key: ifk, Data: ne32(m), text: fmt.Sprintf("%s : 0x%08x", q, m)})
+		}
 		if gw := f.ARPGateway.Unmap(); gw.IsValid() {
 			out.Elements = append(out.Elements, Element{Family: FamilyARP, Set: mapARPGW, Key: ifk, Data: gw.AsSlice(), text: q + " : " + gw.String()})
 		}

@@ -14,7 +14,7 @@ import (
 
 func TestBuildGolden(t *testing.T) {
 	ovs := routedFilter("tap2")
-	ovs.Mode, ovs.Profile, ovs.ARPGateway = netplan.ModeOpenvSwitch, netplan.ProfileProtected, netipZero()
+	ovs.Mode, ovs.Profile, ovs.ARPGateway, ovs.RouteMark = netplan.ModeOpenvSwitch, netplan.ProfileProtected, netipZero(), 0
 	plain := netplan.Filter{Tap: "tap3", Mode: netplan.ModeBridged, Profile: netplan.ProfileUnprotected}
 	noV4 := routedFilter("tap4")
 	noV4.IPv4, noV4.Queues, noV4.Profile = nil, nil, ""
@@ -46,6 +46,9 @@ func TestBuildInvalid(t *testing.T) {
 		"ipv4 any":   func(f *netplan.Filter) { f.IPv4 = addrs("0.0.0.0") },
 		"gateway v6": func(f *netplan.Filter) { f.ARPGateway = addrs("2001:db8::1")[0] },
 		"mac filter": func(f *netplan.Filter) { f.MACFilter = &netplan.MACFilter{Prefix: mac("aa:00:00:00:00:00")[:3]} },
+		"route mark": func(f *netplan.Filter) { f.RouteMark = MarkProtected },
+		"mark base":  func(f *netplan.Filter) { f.RouteMark = netplan.RouteMarkBase },
+		"mark mode":  func(f *netplan.Filter) { f.Mode = netplan.ModeBridged; f.Bridge = "br0" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := routedFilter("tap0")

@@ -63,7 +63,8 @@ func routedFilter(tap string) netplan.Filter {
 		Tap: tap, Mode: netplan.ModeRouted, MAC: mac("aa:00:00:12:34:56"),
 		AntiSpoof: true, IPv4: addrs("198.51.100.10"), IPv6: addrs("2001:db8:1::a800:ff:fe12:3456"),
 		Profile: netplan.ProfileLimited, ARPGateway: netip.MustParseAddr("198.51.100.1"),
-		Queues: &netplan.Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45},
+		Queues:    &netplan.Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45},
+		RouteMark: netplan.RouteMarkBase + 100,
 	}
 }
 

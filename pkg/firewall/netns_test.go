@@ -179,7 +179,7 @@ func TestNoLeak(t *testing.T) {
 			f.Queues = nil
 		}
 		if r.IntN(5) == 0 {
-			f.Mode = netplan.ModeOpenvSwitch
+			f.Mode, f.RouteMark = netplan.ModeOpenvSwitch, 0
 		}
 		if err := fw.Apply(f); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
@@ -377,7 +377,7 @@ func TestQueueSteering(t *testing.T) {
 				host.exec(t, "ip", "link", "add", "br0", "type", "bridge")
 				host.exec(t, "ip", "link", "set", "br0", "up")
 				host.exec(t, "ip", "link", "set", "tapq", "master", "br0")
-				f.Mode, f.Bridge, f.ARPGateway = netplan.ModeBridged, "br0", netipZero()
+				f.Mode, f.Bridge, f.ARPGateway, f.RouteMark = netplan.ModeBridged, "br0", netipZero(), 0
 			}
 			fw := newFirewall(t, host)
 			if err := fw.Apply(f); err != nil {

@@ -195,9 +195,14 @@ func (s *applyState) sysctls(h netplan.Host) error {
 
 func (s *applyState) rules(h netplan.Host) error {
 	nl := s.a.nl
+	var shared []netplan.Rule
 	for _, r := range h.Rules {
 		if r.Priority == 0 {
 			r.Priority = netplan.DefaultRulePriority
+		}
+		if r.Shared() {
+			shared = append(shared, r)
+			continue
 		}
 		nr := nlRule(r)
 		err := nl.RuleAdd(nr)
@@ -209,6 +214,22 @@ func (s *applyState) rules(h netplan.Host) error {
 			return fmt.Errorf("%s: add %s: %w", s.tap, ruleString(r), err)
 		}
 		s.rec.Rules = append(s.rec.Rules, r)
+	}
+	for len(shared) > 0 {
+		// One table at a time (a plan has at most one).
+		table := shared[0].Table
+		var these, rest []netplan.Rule
+		for _, r := range shared {
+			if r.Table == table {
+				these = append(these, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		if err := s.sharedRules(these); err != nil {
+			return err
+		}
+		shared = rest
 	}
 	return nil
 }
@@ -356,8 +377,16 @@ func (a *Applier) Remove(r Applied) error {
 			fail(fmt.Errorf("%s: delete %s: %w", tap, routeString(rt), err))
 		}
 	}
+	released := map[int]bool{}
 	for i := len(r.Rules) - 1; i >= 0; i-- {
 		rl := r.Rules[i]
+		if rl.Shared() {
+			if !released[rl.Table] {
+				released[rl.Table] = true
+				fail(a.releaseTable(tap, rl))
+			}
+			continue
+		}
 		if err := ignore(a.nl.RuleDel(nlRule(rl)), unix.ENOENT); err != nil {
 			fail(fmt.Errorf("%s: delete %s: %w", tap, ruleString(rl), err))
 		}
@@ -467,6 +496,11 @@ func nlRule(r netplan.Rule) *netlink.Rule {
 	nr := netlink.NewRule()
 	nr.Family = family(r.Family)
 	nr.IifName = r.IIF
+	if r.Mark != 0 {
+		nr.Mark = r.Mark
+		mask := ^uint32(0)
+		nr.Mask = &mask
+	}
 	nr.Table = r.Table
 	nr.Priority = r.Priority
 	return nr
@@ -500,6 +534,9 @@ func nlProxy(p netplan.ProxyNeigh, index int) *netlink.Neigh {
 }
 
 func ruleString(r netplan.Rule) string {
+	if r.Shared() {
+		return fmt.Sprintf("IPv%d rule fwmark %#x table %d pref %d", r.Family, r.Mark, r.Table, r.Priority)
+	}
 	return fmt.Sprintf("IPv%d rule iif %s table %d pref %d", r.Family, r.IIF, r.Table, r.Priority)
 }
 
@@ -528,7 +565,7 @@ func validate(h netplan.Host) error {
 		}
 	}
 	for _, r := range h.Rules {
-		if (r.Family != 4 && r.Family != 6) || r.IIF == "" || r.Table <= 0 || r.Priority < 0 {
+		if (r.Family != 4 && r.Family != 6) || (r.IIF == "") == (r.Mark == 0) || r.Table <= 0 || r.Priority < 0 {
 			return bad("rule %+v", r)
 		}
 	}

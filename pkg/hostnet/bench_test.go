@@ -87,7 +87,7 @@ func BenchmarkFacts(b *testing.B) {
 				e, _ := benchHost(b, others)
 				opts := Options{}
 				if cache {
-					opts.UplinkCacheDir = b.TempDir()
+					opts.StateDir = b.TempDir()
 				}
 				a := e.host.applier(b, opts)
 				b.ReportAllocs()

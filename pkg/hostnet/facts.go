@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +84,7 @@ func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 // lowest metric wins; of a multipath route, its first hop.
 //
 // The kernel has no lookup of a table's default route, only dumps. With
-// Options.UplinkCacheDir the last answer is kept and checked with a dump
+// Options.StateDir the last answer is kept and checked with a dump
 // of the table's routes via that device only (filtered by the kernel), so
 // the cost does not grow with the routes of the NICs; only when it no
 // longer holds the best default route among them is the whole table
@@ -96,7 +97,10 @@ func (a *Applier) Uplink(table, family int) (string, error) {
 
 // uplink is Uplink; seen remembers the link of a cached name across calls.
 func (a *Applier) uplink(table, family int, seen *linkRef) (string, error) {
-	if a.cacheDir != "" {
+	if name := a.uplinkByMark(table, family); name != "" {
+		return name, nil
+	}
+	if a.stateDir != "" {
 		if name := a.cachedUplink(table, family); name != "" {
 			l := seen.link
 			if seen.name != name {
@@ -123,12 +127,46 @@ func (a *Applier) uplink(table, family int, seen *linkRef) (string, error) {
 		return "", fmt.Errorf("table %d: IPv%d default route device %d: %w", table, family, best, err)
 	}
 	name := l.Attrs().Name
-	if a.cacheDir != "" {
+	if a.stateDir != "" {
 		if err := a.writeUplinkCache(table, family, name); err != nil {
 			a.log.Warn("uplink cache not written", "table", table, "family", family, "err", err)
 		}
 	}
 	return name, nil
+}
+
+// Probe destinations of uplinkByMark: reserved addresses that only a
+// table's default route covers.
+var (
+	probe4 = netip.MustParseAddr("240.0.0.1")
+	probe6 = netip.MustParseAddr("100::")
+)
+
+// uplinkByMark asks the kernel which route of table it would use for a
+// packet with the table's route mark (netplan.RouteMark) to a probe
+// address (RTM_F_FIB_MATCH). While the table's shared rules exist (any
+// of its NICs is up) that is the table's best default route, found
+// without walking the table. It returns "" when the answer is anything
+// else (no shared rule, a more specific route to the probe), and Uplink
+// falls back to dumps.
+func (a *Applier) uplinkByMark(table, family int) string {
+	mark, err := netplan.RouteMark(table)
+	if err != nil || a.links == nil {
+		return ""
+	}
+	dst := probe4
+	if family == 6 {
+		dst = probe6
+	}
+	r, err := a.links.lookupMarked(dst, mark)
+	if err != nil || r.Table != table || r.Type != unix.RTN_UNICAST || r.DstLen != 0 || r.OIF == 0 {
+		return ""
+	}
+	l, err := a.linkByIndex(r.OIF)
+	if err != nil {
+		return ""
+	}
+	return l.Attrs().Name
 }
 
 // defaultRoute returns the device index of the table's best default route
@@ -172,7 +210,7 @@ func (a *Applier) defaultRoute(table, family, oif int) (int, error) {
 }
 
 func (a *Applier) uplinkCachePath(table, family int) string {
-	return filepath.Join(a.cacheDir, fmt.Sprintf("uplink-%d-v%d", table, family))
+	return filepath.Join(a.stateDir, fmt.Sprintf("uplink-%d-v%d", table, family))
 }
 
 // cachedUplink returns the cached device name, "" if there is none.
@@ -193,12 +231,12 @@ func (a *Applier) cachedUplink(table, family int) string {
 // cache only costs the next Uplink a full dump.
 func (a *Applier) writeUplinkCache(table, family int, name string) error {
 	path := a.uplinkCachePath(table, family)
-	f, err := os.CreateTemp(a.cacheDir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(a.stateDir, "."+filepath.Base(path)+".tmp-*")
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(a.cacheDir, 0o755); err != nil {
+		if err := os.MkdirAll(a.stateDir, 0o755); err != nil {
 			return fmt.Errorf("uplink cache: %w", err)
 		}
-		f, err = os.CreateTemp(a.cacheDir, "."+filepath.Base(path)+".tmp-*")
+		f, err = os.CreateTemp(a.stateDir, "."+filepath.Base(path)+".tmp-*")
 	}
 	if err != nil {
 		return fmt.Errorf("uplink cache: %w", err)

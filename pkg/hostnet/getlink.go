@@ -72,15 +72,33 @@ func (r *linkReader) Close() error {
 // Flags and RawFlags set and Type() as the netlink package names it
 // ("device" for no kind, "tuntap" for tun).
 func (r *linkReader) get(name string, index int) (netlink.Link, error) {
+	var li linkInfo
+	err := r.roundTrip("RTM_GETLINK", func(b []byte, seq uint32) []byte {
+		return buildGetLink(b, seq, name, index)
+	}, func(b []byte, seq uint32) (bool, error) {
+		var found bool
+		var err error
+		li, found, err = parseLinkAnswer(b, seq)
+		return found, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return li.link(), nil
+}
+
+// roundTrip sends the request build appends to its buffer and receives
+// datagrams until parse finds the answer to it (parse reports found).
+func (r *linkReader) roundTrip(what string, build func(b []byte, seq uint32) []byte, parse func(b []byte, seq uint32) (bool, error)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fd < 0 {
-		return nil, errors.New("netlink socket closed")
+		return errors.New("netlink socket closed")
 	}
 	r.seq++
-	req := buildGetLink(r.buf[:0], r.seq, name, index)
+	req := build(r.buf[:0], r.seq)
 	if err := unix.Sendto(r.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("RTM_GETLINK: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	for {
 		n, _, err := unix.Recvfrom(r.fd, r.buf, 0)
@@ -88,14 +106,14 @@ func (r *linkReader) get(name string, index int) (netlink.Link, error) {
 			if errors.Is(err, unix.EAGAIN) {
 				err = fmt.Errorf("%w (timed out)", err)
 			}
-			return nil, fmt.Errorf("RTM_GETLINK: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		li, found, err := parseLinkAnswer(r.buf[:n], r.seq)
+		found, err := parse(r.buf[:n], r.seq)
 		if err != nil {
-			return nil, fmt.Errorf("RTM_GETLINK: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if found {
-			return li.link(), nil
+			return nil
 		}
 	}
 }
@@ -179,14 +197,26 @@ var errBadMsg = errors.New("malformed netlink message")
 // answer to an earlier request), an NLMSG_ERROR answer is returned as its
 // errno.
 func parseLinkAnswer(b []byte, seq uint32) (li linkInfo, found bool, err error) {
+	data, found, err := findAnswer(b, seq, unix.RTM_NEWLINK, "a device")
+	if found && err == nil {
+		li, err = parseLink(data)
+	}
+	return li, found, err
+}
+
+// findAnswer looks in one datagram for the answer to request seq, a
+// message of type want (what names it in errors), and returns its body.
+// found is false when the datagram holds only other messages; an
+// NLMSG_ERROR answer is returned as its errno.
+func findAnswer(b []byte, seq uint32, want uint16, what string) (data []byte, found bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) > 0 {
 		if len(b) < unix.NLMSG_HDRLEN {
-			return li, false, fmt.Errorf("%w: %d bytes of header", errBadMsg, len(b))
+			return nil, false, fmt.Errorf("%w: %d bytes of header", errBadMsg, len(b))
 		}
 		l := int(ne.Uint32(b[0:4]))
 		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return li, false, fmt.Errorf("%w: length %d of %d", errBadMsg, l, len(b))
+			return nil, false, fmt.Errorf("%w: length %d of %d", errBadMsg, l, len(b))
 		}
 		typ, mseq, data := ne.Uint16(b[4:6]), ne.Uint32(b[8:12]), b[unix.NLMSG_HDRLEN:l]
 		b = b[min(len(b), (l+3)&^3):]
@@ -196,18 +226,17 @@ func parseLinkAnswer(b []byte, seq uint32) (li linkInfo, found bool, err error) 
 		switch typ {
 		case unix.NLMSG_ERROR:
 			if len(data) < 4 {
-				return li, true, fmt.Errorf("%w: short error", errBadMsg)
+				return nil, true, fmt.Errorf("%w: short error", errBadMsg)
 			}
 			if e := -int32(ne.Uint32(data[0:4])); e > 0 {
-				return li, true, unix.Errno(e)
+				return nil, true, unix.Errno(e)
 			}
-			return li, true, fmt.Errorf("%w: acknowledgement instead of a device", errBadMsg)
-		case unix.RTM_NEWLINK:
-			li, err = parseLink(data)
-			return li, true, err
+			return nil, true, fmt.Errorf("%w: acknowledgement instead of %s", errBadMsg, what)
+		case want:
+			return data, true, nil
 		}
 	}
-	return li, false, nil
+	return nil, false, nil
 }
 
 // parseLink parses the body of an RTM_NEWLINK message.

@@ -24,6 +24,8 @@ var (
 	ErrInvalid = errors.New("invalid plan")
 	// ErrOVS: ovs-vsctl failed.
 	ErrOVS = errors.New("ovs-vsctl failed")
+	// ErrLockTimeout: the users of a table's shared rules stayed locked.
+	ErrLockTimeout = errors.New("lock timeout")
 )
 
 // DefaultTimeout bounds every netlink request, namespace hop and ovs-vsctl
@@ -50,11 +52,13 @@ type Options struct {
 	// an AF_PACKET socket of the current network namespace, opened on
 	// first use, sends them in-process.
 	Detach *SpawnCommand
-	// UplinkCacheDir keeps the last uplink found per table and family
-	// (files uplink-TABLE-vFAMILY), so that Uplink checks it with a dump
-	// of that device's routes instead of dumping the whole table ("": no
-	// cache). The directory is created when needed.
-	UplinkCacheDir string
+	// StateDir holds what several NICs share: the last uplink found per
+	// table and family (files uplink-TABLE-vFAMILY), so that Uplink checks
+	// it with a dump of that device's routes instead of dumping the whole
+	// table, and the users of each table's shared rules (tables/TABLE/TAP),
+	// so that the last NIC's Remove deletes them ("": no uplink cache, and
+	// plans with shared rules are refused). Created when needed.
+	StateDir string
 	// OVSVsctl runs ovs-vsctl with args and returns its combined output
 	// (nil: exec "ovs-vsctl" with OVSDB and Timeout).
 	OVSVsctl func(args ...string) ([]byte, error)
@@ -80,7 +84,7 @@ type Applier struct {
 	ovs      func(args ...string) ([]byte, error)
 	log      *slog.Logger
 	timeout  time.Duration
-	cacheDir string
+	stateDir string
 	closers  []func() error
 }
 
@@ -96,7 +100,7 @@ func New(opts Options) (*Applier, error) {
 		ovs:      opts.OVSVsctl,
 		log:      opts.Logger,
 		timeout:  opts.Timeout,
-		cacheDir: opts.UplinkCacheDir,
+		stateDir: opts.StateDir,
 	}
 	if a.timeout <= 0 {
 		a.timeout = DefaultTimeout

@@ -26,7 +26,7 @@ func TestUplink(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "cache") // created on first write
 	plain := ns.applier(t, Options{})
-	cached := ns.applier(t, Options{UplinkCacheDir: dir})
+	cached := ns.applier(t, Options{StateDir: dir})
 	check := func(what string, table, family int, want string) {
 		t.Helper()
 		for _, a := range []*Applier{plain, cached, cached} { // the second cached call uses the cache

@@ -16,7 +16,7 @@ import (
 )
 
 // fakeHost is a recording Host: devices, tables, and the set of objects
-// applied ("rule4 tap1 100", "route 198.18.100.2/32 tap1 100", ...).
+// applied ("rule4 mark 0xd1d10064 100", "route 198.18.100.2/32 tap1 100", ...).
 type fakeHost struct {
 	mu       sync.Mutex
 	links    map[string]netplan.LinkFacts
@@ -81,7 +81,11 @@ func objectsOf(x netplan.Host) []string {
 		o = append(o, fmt.Sprintf("sysctl %s %s", s.Key, s.Value))
 	}
 	for _, r := range x.Rules {
-		o = append(o, fmt.Sprintf("rule%d %s %d", r.Family, r.IIF, r.Table))
+		who := r.IIF
+		if r.Shared() {
+			who = fmt.Sprintf("mark %#x", r.Mark)
+		}
+		o = append(o, fmt.Sprintf("rule%d %s %d", r.Family, who, r.Table))
 	}
 	for _, r := range x.Routes {
 		o = append(o, fmt.Sprintf("route %s %s %d", r.Dst, r.Dev, r.Table))

@@ -155,6 +155,7 @@ func Options(c *ifupconf.Config) netplan.Options {
 		AntiSpoof:      c.AntiSpoof,
 		Queues: netplan.Queues{DHCP: c.DHCPQueue, DHCPv6: c.DHCPv6Queue, RS: c.RSQueue,
 			NS: c.NSQueue, Bypass: c.QueueBypass},
+		PerTapRules: c.PerTapRules,
 	}
 }
 

@@ -145,7 +145,7 @@ func TestUpRoutedAllTags(t *testing.T) {
 		"proxy 2001:db8:100:0:a800:1ff:fe2d:2b3b eth1",
 		"route 198.18.100.2/32 tap1 100",
 		"route 2001:db8:100:0:a800:1ff:fe2d:2b3b/128 tap1 100",
-		"rule4 tap1 100", "rule6 tap1 100",
+		"rule4 mark 0xd1d10064 100", "rule6 mark 0xd1d10064 100",
 		"sysctl net/ipv4/conf/tap1/proxy_arp 1", "sysctl net/ipv6/conf/tap1/proxy_ndp 0",
 		"tap tap1 cc:47:52:4e:45:54 0 ",
 	}
@@ -314,7 +314,7 @@ func TestCrashRecovery(t *testing.T) {
 			}
 			os.Remove(filepath.Join(g.cfg.NFDHCPDStateDir, "tap1"))
 			g.host.mu.Lock()
-			delete(g.host.objects, "rule6 tap1 100")
+			delete(g.host.objects, "rule6 mark 0xd1d10064 100")
 			g.host.mu.Unlock()
 			if then == "up" {
 				g.mustUp(routedEnv, allTags)

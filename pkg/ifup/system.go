@@ -28,7 +28,7 @@ func NewSystem(cfg *ifupconf.Config, log *slog.Logger) (r *Runner, close func(),
 	// to the per-tap records in StateDir/ifup) keeps Facts from dumping
 	// the whole table.
 	hn, err := hostnet.New(hostnet.Options{Logger: log, OVSDB: cfg.OVSDB,
-		Detach: &hostnet.SpawnCommand{}, UplinkCacheDir: cfg.StateDir})
+		Detach: &hostnet.SpawnCommand{}, StateDir: cfg.StateDir})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -68,6 +68,10 @@ type Config struct {
 	// bound to a queue.
 	DHCPQueue, DHCPv6Queue, RSQueue, NSQueue uint16
 	QueueBypass                              bool
+	// PerTapRules gives each routed tap its own ip rules (iif TAP), as
+	// GRNET did, instead of one mark rule per routing table
+	// (PER_TAP_RULES).
+	PerTapRules bool
 
 	// Raw holds every KEY=VALUE of the file as written (after unquoting),
 	// including keys this package does not interpret, for other readers
@@ -129,6 +133,7 @@ var setters = map[string]setter{
 	"BRIDGED_TAG":        tagSetter(func(c *Config) *string { return &c.BridgedTag }),
 	"ANTI_SPOOF":         boolSetter(func(c *Config) *bool { return &c.AntiSpoof }),
 	"QUEUE_BYPASS":       boolSetter(func(c *Config) *bool { return &c.QueueBypass }),
+	"PER_TAP_RULES":      boolSetter(func(c *Config) *bool { return &c.PerTapRules }),
 	"DHCP_QUEUE":         queueSetter(func(c *Config) *uint16 { return &c.DHCPQueue }),
 	"DHCPV6_QUEUE":       queueSetter(func(c *Config) *uint16 { return &c.DHCPv6Queue }),
 	"RS_QUEUE":           queueSetter(func(c *Config) *uint16 { return &c.RSQueue }),
@@ -404,6 +409,7 @@ func (c *Config) Marshal() []byte {
 		{"NS_QUEUE", strconv.Itoa(int(c.NSQueue))},
 		{"DHCPV6_QUEUE", strconv.Itoa(int(c.DHCPv6Queue))},
 		{"QUEUE_BYPASS", yn(c.QueueBypass)},
+		{"PER_TAP_RULES", yn(c.PerTapRules)},
 	} {
 		q := "'"
 		if strings.Contains(kv[1], q) {

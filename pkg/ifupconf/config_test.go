@@ -68,9 +68,9 @@ func TestParse(t *testing.T) {
 		err      error
 		key      string
 	}{
-		{name: "diktyo keys", in: "ANTI_SPOOF=no\nQUEUE_BYPASS=yes\nDHCP_QUEUE=7\nRS_QUEUE=8\nNS_QUEUE=9\nDHCPV6_QUEUE=10\n",
+		{name: "diktyo keys", in: "ANTI_SPOOF=no\nQUEUE_BYPASS=yes\nDHCP_QUEUE=7\nRS_QUEUE=8\nNS_QUEUE=9\nDHCPV6_QUEUE=10\nPER_TAP_RULES=yes\n",
 			check: func(c *Config) bool {
-				return !c.AntiSpoof && c.QueueBypass && c.DHCPQueue == 7 && c.RSQueue == 8 && c.NSQueue == 9 && c.DHCPv6Queue == 10
+				return !c.AntiSpoof && c.QueueBypass && c.PerTapRules && c.DHCPQueue == 7 && c.RSQueue == 8 && c.NSQueue == 9 && c.DHCPv6Queue == 10
 			}},
 		{name: "export and quotes", in: "export NFDHCPD_TAG='dhcp'\n  MAC_FILTERED_TAG=\"priv\"  # x\n",
 			check: func(c *Config) bool { return c.NFDHCPDTag == "dhcp" && c.MACFilteredTag == "priv" }},

@@ -629,6 +629,15 @@ func (r *Reader) Int(p *int) error {
 	return err
 }
 
+// Uint32 decodes an integer in 0-4294967295 into *p; null is no change.
+func (r *Reader) Uint32(p *uint32) error {
+	_, n, ok, err := r.integer("uint32", false, math.MaxUint32)
+	if ok {
+		*p = uint32(n)
+	}
+	return err
+}
+
 // Uint16 decodes an integer in 0-65535 into *p; null is no change.
 func (r *Reader) Uint16(p *uint16) error {
 	_, n, ok, err := r.integer("uint16", false, math.MaxUint16)

@@ -57,6 +57,11 @@ type Options struct {
 	// Queues are nfdhcpd's queue numbers, used on NICs of networks with
 	// the nfdhcpd tag.
 	Queues Queues
+	// PerTapRules gives each routed tap its own rules (iif TAP lookup
+	// TABLE), as GRNET did, instead of the table's shared mark rule. Each
+	// IPv6 rule change makes the kernel walk every IPv6 route, so this
+	// costs more the more NICs a host has.
+	PerTapRules bool
 }
 
 // Input is everything a Plan is computed from.
@@ -224,12 +229,21 @@ func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) er
 		return fmt.Errorf("%w: TAP_CONSTANT_MAC %q: want 6 octets", ErrInvalid, in.Options.TapMAC)
 	}
 	p.Host.Tap.MAC = cloneMAC(in.Options.TapMAC)
+	rule := func(family int) Rule { return Rule{Family: family, IIF: tap, Table: f.Table} }
+	if !in.Options.PerTapRules && (ip4.IsValid() || ip6.IsValid()) {
+		mark, err := RouteMark(f.Table)
+		if err != nil {
+			return err
+		}
+		p.Filter.RouteMark = mark
+		rule = func(family int) Rule { return Rule{Family: family, Mark: mark, Table: f.Table} }
+	}
 	if ip4.IsValid() {
 		if _, err := f.Uplink(4); err != nil {
 			return err
 		}
 		p.Host.Sysctls = append(p.Host.Sysctls, Sysctl{Key: "net/ipv4/conf/" + tap + "/proxy_arp", Value: "1"})
-		p.Host.Rules = append(p.Host.Rules, Rule{Family: 4, IIF: tap, Table: f.Table})
+		p.Host.Rules = append(p.Host.Rules, rule(4))
 		p.Host.Routes = append(p.Host.Routes, Route{Dst: netip.PrefixFrom(ip4, 32), Dev: tap, Table: f.Table})
 		p.Host.Announce = append(p.Host.Announce, Announce{Kind: GratuitousARP, Addr: ip4, Dev: f.Uplink4})
 		if netw != nil && netw.Gateway.IsValid() {
@@ -241,7 +255,7 @@ func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) er
 			return err
 		}
 		p.Host.Sysctls = append(p.Host.Sysctls, Sysctl{Key: "net/ipv6/conf/" + tap + "/proxy_ndp", Value: "0"})
-		p.Host.Rules = append(p.Host.Rules, Rule{Family: 6, IIF: tap, Table: f.Table})
+		p.Host.Rules = append(p.Host.Rules, rule(6))
 		p.Host.Routes = append(p.Host.Routes, Route{Dst: netip.PrefixFrom(ip6, 128), Dev: tap, Table: f.Table})
 		p.Host.ProxyNeighs = append(p.Host.ProxyNeighs, ProxyNeigh{Addr: ip6, Dev: f.Uplink6})
 		p.Host.Announce = append(p.Host.Announce, Announce{Kind: UnsolicitedNA, Addr: ip6, Dev: f.Uplink6})

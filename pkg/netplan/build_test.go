@@ -98,6 +98,8 @@ func TestBuildGolden(t *testing.T) {
 			"NETWORK_TAGS": "nfdhcpd ip-less-routed private-filtered dns",
 			"TAGS":         "synnefo:network:0:protected synnefo:network:a730afce-aaec-4b13-969e-c993d431da2e:unprotected other",
 		}},
+		{name: "routed-per-tap-rules", file: routed, facts: routedFacts("tap1", 100),
+			opts: func(o *Options) { o.PerTapRules = true }},
 		{name: "routed-ipv6-only", file: routed, facts: routedFacts("tap1", 100),
 			over: map[string]string{"IP": "", "NETWORK_TAGS": "nfdhcpd ip-less-routed"}},
 		{name: "routed-disable-ipv6", file: routed, facts: routedFacts("tap1", 100),

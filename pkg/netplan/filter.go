@@ -36,6 +36,10 @@ type Filter struct {
 
 	// Queues steers DHCP, DHCPv6, RS and NS from the tap to nfdhcpd.
 	Queues *Queues `json:"queues,omitempty"`
+
+	// RouteMark (routed, shared table rule): packets from the tap get this
+	// mark, which the table's rule (netplan.Rule.Mark) routes by.
+	RouteMark uint32 `json:"route_mark,omitempty"`
 }
 
 // Profile is an snf-network firewall profile.

@@ -45,10 +45,14 @@ type Sysctl struct {
 	Value string `json:"value"`
 }
 
-// Rule is one policy routing rule: packets arriving on IIF use Table.
+// Rule is one policy routing rule: packets arriving on IIF use Table
+// (GRNET's per-tap rule), or, with IIF empty, packets carrying Mark do (the
+// table's shared rule: pkg/firewall marks packets from the table's taps
+// with Mark, and the rule exists while any NIC uses it).
 type Rule struct {
 	Family int    `json:"family"` // 4 or 6
-	IIF    string `json:"iif"`
+	IIF    string `json:"iif,omitempty"`
+	Mark   uint32 `json:"mark,omitempty"`
 	Table  int    `json:"table"`
 	// Priority is the rule's preference; 0 means DefaultRulePriority. A
 	// rule always has an explicit priority so that adding it twice is
@@ -56,9 +60,31 @@ type Rule struct {
 	Priority int `json:"priority,omitempty"`
 }
 
-// DefaultRulePriority is the preference of per-tap rules whose Priority is
-// 0: before the main table (32766), after anything an operator put first.
+// DefaultRulePriority is the preference of rules whose Priority is 0:
+// before the main table (32766), after anything an operator put first.
 const DefaultRulePriority = 32000
+
+// Shared reports whether r is a table's shared (mark) rule.
+func (r Rule) Shared() bool { return r.IIF == "" && r.Mark != 0 }
+
+// Route marks: RouteMark(t) = RouteMarkBase + t for tables 1 to
+// MaxMarkTable, inside diktyo's mark range 0xd1c00000–0xd1dfffff.
+const (
+	RouteMarkBase = 0xd1d10000
+	MaxMarkTable  = 0xd1dfffff - RouteMarkBase
+)
+
+// ErrTableTooLarge is returned by RouteMark for tables beyond MaxMarkTable.
+var ErrTableTooLarge = errors.New("routing table too large for a route mark")
+
+// RouteMark is the packet mark that routes packets from the taps of table
+// through the table's shared rule.
+func RouteMark(table int) (uint32, error) {
+	if table <= 0 || table > MaxMarkTable {
+		return 0, fmt.Errorf("%w: table %d (at most %d; or set PER_TAP_RULES=yes)", ErrTableTooLarge, table, MaxMarkTable)
+	}
+	return RouteMarkBase + uint32(table), nil
+}
 
 // Route is one route: Dst through Dev in Table.
 type Route struct {

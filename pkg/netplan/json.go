@@ -202,8 +202,14 @@ func (rl *Rule) AppendJSON(w *jsonx.Writer) {
 	w.BeginObject()
 	w.Key("family")
 	w.Int(int64(rl.Family))
-	w.Key("iif")
-	w.String(rl.IIF)
+	if rl.IIF != "" {
+		w.Key("iif")
+		w.String(rl.IIF)
+	}
+	if rl.Mark != 0 {
+		w.Key("mark")
+		w.Uint(uint64(rl.Mark))
+	}
 	w.Key("table")
 	w.Int(int64(rl.Table))
 	if rl.Priority != 0 {
@@ -215,13 +221,15 @@ func (rl *Rule) AppendJSON(w *jsonx.Writer) {
 
 // DecodeJSON decodes a rule into rl.
 func (rl *Rule) DecodeJSON(r *jsonx.Reader) error {
-	return r.Object([]string{"family", "iif", "table", "priority"}, func(i int) error {
+	return r.Object([]string{"family", "iif", "mark", "table", "priority"}, func(i int) error {
 		switch i {
 		case 0:
 			return r.Int(&rl.Family)
 		case 1:
 			return r.String(&rl.IIF)
 		case 2:
+			return r.Uint32(&rl.Mark)
+		case 3:
 			return r.Int(&rl.Table)
 		default:
 			return r.Int(&rl.Priority)
@@ -389,6 +397,10 @@ func (f *Filter) appendJSON(w *jsonx.Writer) {
 		w.Bool(q.Bypass)
 		w.EndObject()
 	}
+	if f.RouteMark != 0 {
+		w.Key("route_mark")
+		w.Uint(uint64(f.RouteMark))
+	}
 	w.EndObject()
 }
 
@@ -402,7 +414,7 @@ func appendAddrs(w *jsonx.Writer, addrs []netip.Addr) {
 
 func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 	names := []string{"tap", "mode", "bridge", "mac", "anti_spoof", "ipv4", "ipv6",
-		"link_local6", "profile", "mac_filter", "arp_gateway", "queues"}
+		"link_local6", "profile", "mac_filter", "arp_gateway", "queues", "route_mark"}
 	return r.Object(names, func(i int) error {
 		switch i {
 		case 0:
@@ -427,8 +439,10 @@ func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 			return jsonx.Ptr(r, &f.MACFilter, (*MACFilter).decodeJSON)
 		case 10:
 			return r.Addr(&f.ARPGateway)
-		default:
+		case 11:
 			return jsonx.Ptr(r, &f.Queues, (*Queues).decodeJSON)
+		default:
+			return r.Uint32(&f.RouteMark)
 		}
 	})
 }

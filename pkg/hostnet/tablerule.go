@@ -1,0 +1,146 @@
+package hostnet
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/diktyo/diktyo/pkg/netplan"
+)
+
+// A routing table's shared rules ("fwmark M lookup TABLE", one per
+// family) serve every routed NIC of the table: pkg/firewall gives the
+// packets of its taps the mark M. Unlike a rule per tap, whose every IPv6
+// add or delete makes the kernel walk all IPv6 routes, they are added once
+// and then only checked (EEXIST).
+//
+// They exist while the table has users: a NIC that applied them has an
+// empty file StateDir/tables/TABLE/TAP, and the Remove that leaves the
+// directory empty deletes them and the directory. An exclusive lock on the directory orders
+// these steps between concurrent ups and downs of the table's NICs.
+
+// tableDir is the directory of the table's users.
+func (a *Applier) tableDir(table int) string {
+	return filepath.Join(a.stateDir, "tables", strconv.Itoa(table))
+}
+
+// lockTable opens the table's user directory (creating it) and locks it,
+// waiting at most the Applier's timeout. Closing the file unlocks. The
+// last user's release removes the directory; a waiter that then gets the
+// lock of the removed directory notices and starts over.
+func (a *Applier) lockTable(table int) (*os.File, error) {
+	dir := a.tableDir(table)
+	deadline := time.Now().Add(a.timeout)
+	wait := 100 * time.Microsecond
+	for {
+		f, err := os.Open(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("table %d users: %w", table, err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("table %d users: %w", table, err)
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			if err == nil || (!errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				f.Close()
+				return nil, fmt.Errorf("table %d users: %w (%v)", table, ErrLockTimeout, a.timeout)
+			}
+			time.Sleep(wait)
+			wait = min(2*wait, 10*time.Millisecond)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("table %d users: lock: %w", table, err)
+		}
+		var held, now unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(dir, &now) == nil &&
+			held.Ino == now.Ino && held.Dev == now.Dev {
+			return f, nil
+		}
+		f.Close() // removed by the last user while we waited
+	}
+}
+
+// sharedRules makes the tap a user of the table's shared rules and adds
+// those missing. The rules all have the table and mark of the first.
+func (s *applyState) sharedRules(rules []netplan.Rule) error {
+	a, table := s.a, rules[0].Table
+	if a.stateDir == "" {
+		return fmt.Errorf("%s: %w: shared rules of table %d need a state directory", s.tap, ErrInvalid, table)
+	}
+	dir, err := a.lockTable(table)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.tap, err)
+	}
+	defer dir.Close()
+	user := filepath.Join(dir.Name(), s.tap)
+	if _, err := os.Lstat(user); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(user, nil, 0o644); err != nil {
+			return fmt.Errorf("%s: table %d users: %w", s.tap, table, err)
+		}
+		// Undone after the rules below: the last user takes them along.
+		r0 := rules[0]
+		s.undo = append(s.undo, func() error { return a.releaseTable(s.tap, r0) })
+	} else if err != nil {
+		return fmt.Errorf("%s: table %d users: %w", s.tap, table, err)
+	}
+	for _, r := range rules {
+		if err := ignore(a.nl.RuleAdd(nlRule(r)), unix.EEXIST); err != nil {
+			return fmt.Errorf("%s: add %s: %w", s.tap, ruleString(r), err)
+		}
+		s.rec.Rules = append(s.rec.Rules, r)
+	}
+	return nil
+}
+
+// releaseTable removes the tap from the users of r's table and, if it
+// was the last, deletes the table's shared rules of both families.
+func (a *Applier) releaseTable(tap string, r netplan.Rule) error {
+	if a.stateDir == "" {
+		return fmt.Errorf("%s: %w: shared rules of table %d need a state directory", tap, ErrInvalid, r.Table)
+	}
+	dir, err := a.lockTable(r.Table)
+	if err != nil {
+		return fmt.Errorf("%s: %w", tap, err)
+	}
+	defer dir.Close()
+	if err := os.Remove(filepath.Join(dir.Name(), tap)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: table %d users: %w", tap, r.Table, err)
+	}
+	names, err := dir.Readdirnames(1)
+	if len(names) > 0 {
+		return nil
+	}
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("%s: table %d users: %w", tap, r.Table, err)
+	}
+	var errs []error
+	for _, fam := range []int{4, 6} {
+		r.Family = fam
+		if err := ignore(a.nl.RuleDel(nlRule(r)), unix.ENOENT); err != nil {
+			errs = append(errs, fmt.Errorf("%s: delete %s: %w", tap, ruleString(r), err))
+		}
+	}
+	if len(errs) == 0 {
+		// Kept while a rule could not be deleted, so that a retry (down,
+		// reconcile) still finds the table.
+		if err := os.Remove(dir.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("%s: table %d users: %w", tap, r.Table, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,195 @@
+package hostnet
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/diktyo/diktyo/pkg/netplan"
+)
+
+// sharedPlan is routedPlan with the table's shared mark rules.
+func sharedPlan(t testing.TB, tap string, ip4 netip.Addr, mac net.HardwareAddr) netplan.Host {
+	t.Helper()
+	mark, err := netplan.RouteMark(testTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := routedPlan(tap, testTable, uplinkName, ip4, mac)
+	h.Announce = nil
+	for i := range h.Rules {
+		h.Rules[i].IIF, h.Rules[i].Mark = "", mark
+	}
+	return h
+}
+
+// markRules returns the shared rules of the test table in the namespace.
+func markRules(t testing.TB, ns *testNS) string {
+	t.Helper()
+	var out []string
+	for _, fam := range []string{"-4", "-6"} {
+		for _, l := range strings.Split(ns.ip(t, fam, "rule"), "\n") {
+			if strings.Contains(l, "fwmark") {
+				out = append(out, fam+" "+strings.TrimSpace(l))
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestSharedRules(t *testing.T) {
+	needRoot(t)
+	e := newRoutedEnv(t)
+	dir := t.TempDir()
+	a := e.host.applier(t, Options{StateDir: dir})
+	users := filepath.Join(dir, "tables", "100")
+	const want = "-4 32000:\tfrom all fwmark 0xd1d10064 lookup 100\n-6 32000:\tfrom all fwmark 0xd1d10064 lookup 100"
+
+	taps := []string{"tap-s1", "tap-s2"}
+	var plans []netplan.Host
+	for i, tap := range taps {
+		mac := net.HardwareAddr{0xaa, 0, 0, 0x12, 0x34, byte(i)}
+		e.addVM(t, tap, mac)
+		plans = append(plans, sharedPlan(t, tap, netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)}), mac))
+	}
+	before := e.host.snapshot(t, append(taps, uplinkName)...)
+	if got := a.uplinkByMark(testTable, 4); got != "" {
+		t.Errorf("uplinkByMark without the rules = %q, want a fallback", got)
+	}
+
+	var applied []Applied
+	for _, p := range plans {
+		r, err := a.Apply(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		applied = append(applied, r)
+	}
+	if _, err := a.Apply(plans[0]); err != nil { // again: nothing changes
+		t.Fatal(err)
+	}
+	if got := markRules(t, e.host); got != want {
+		t.Fatalf("rules after two ups:\n%s\nwant\n%s", got, want)
+	}
+	for _, fam := range []int{4, 6} {
+		if got := a.uplinkByMark(testTable, fam); got != uplinkName {
+			t.Errorf("uplinkByMark(IPv%d) = %q, want %s", fam, got, uplinkName)
+		}
+	}
+
+	if err := a.Remove(applied[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := markRules(t, e.host); got != want {
+		t.Fatalf("rules after the first down:\n%s\nwant\n%s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(users, taps[1])); err != nil {
+		t.Fatalf("remaining user: %v", err)
+	}
+	if err := a.Remove(applied[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Remove(applied[1]); err != nil { // again: already gone
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(users); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("users directory after the last down: %v", err)
+	}
+	sameSnapshot(t, "after the last down", before, e.host.snapshot(t, append(taps, uplinkName)...))
+}
+
+func TestSharedRulesRollback(t *testing.T) {
+	needRoot(t)
+	e := newRoutedEnv(t)
+	tap := "tap-s3"
+	mac := net.HardwareAddr{0xaa, 0, 0, 0x12, 0x34, 0x57}
+	e.addVM(t, tap, mac)
+	dir := t.TempDir()
+	before := e.host.snapshot(t, tap, uplinkName)
+
+	// Open vSwitch fails after the rules and routes are in place.
+	failing := e.host.applier(t, Options{StateDir: dir, OVSVsctl: func(...string) ([]byte, error) {
+		return nil, errors.New("no switch")
+	}})
+	p := sharedPlan(t, tap, netip.MustParseAddr("198.51.100.20"), mac)
+	p.OVS = &netplan.OVSPort{Bridge: "br-x"}
+	if _, err := failing.Apply(p); err == nil {
+		t.Fatal("Apply succeeded")
+	}
+	sameSnapshot(t, "after the rollback", before, e.host.snapshot(t, tap, uplinkName))
+
+	// A table whose users stay locked: Apply gives up, nothing changes.
+	holder := e.host.applier(t, Options{StateDir: dir})
+	lock, err := holder.lockTable(testTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	impatient := e.host.applier(t, Options{StateDir: dir, Timeout: 50 * time.Millisecond})
+	p.OVS = nil
+	if _, err := impatient.Apply(p); !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("Apply with the table locked = %v, want ErrLockTimeout", err)
+	}
+	sameSnapshot(t, "after the lock timeout", before, e.host.snapshot(t, tap, uplinkName))
+
+	// Without a state directory shared rules are refused.
+	if _, err := e.host.applier(t, Options{}).Apply(p); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Apply without a state directory = %v, want ErrInvalid", err)
+	}
+}
+
+// TestSharedRulesConcurrent runs ups and downs of several taps of one
+// table at once, each through its own Applier as separate diktyo-ifup
+// processes would: the rules exist exactly while a NIC is up.
+func TestSharedRulesConcurrent(t *testing.T) {
+	needRoot(t)
+	e := newRoutedEnv(t)
+	dir := t.TempDir()
+	const n, cycles = 6, 15
+	var taps []string
+	for i := range n {
+		taps = append(taps, fmt.Sprintf("tap-c%d", i))
+	}
+	for i, tap := range taps {
+		e.addVM(t, tap, net.HardwareAddr{0xaa, 0, 0, 0x12, 0x35, byte(i)})
+	}
+	before := e.host.snapshot(t, append(taps, uplinkName)...)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, tap := range taps {
+		a := e.host.applier(t, Options{StateDir: dir})
+		p := sharedPlan(t, tap, netip.AddrFrom4([4]byte{198, 51, 100, byte(30 + i)}), net.HardwareAddr{0xaa, 0, 0, 0x12, 0x35, byte(i)})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range cycles {
+				r, err := a.Apply(p)
+				if err == nil {
+					if got := markRules(t, e.host); !strings.Contains(got, "-6 32000:") || !strings.Contains(got, "-4 32000:") {
+						err = fmt.Errorf("%s up but rules are %q", p.Tap.Name, got)
+					}
+				}
+				if err == nil {
+					err = a.Remove(r)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	sameSnapshot(t, "after all downs", before, e.host.snapshot(t, append(taps, uplinkName)...))
+}
