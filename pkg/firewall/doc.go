@@ -45,9 +45,11 @@
 //     @q_dhcp/@q_dhcpv6/@q_rs/@q_ns get the tap's queue mark (map lookup);
 //     `meta mark vmap @queues` sends marked packets (routed, or bridged and
 //     marked in bridge prerouting) to queue_<n>[_bypass]: clear the mark,
-//     NFQUEUE. "forward": taps in @protected/@limited jump to the profile
-//     chain; `meta mark vmap @profiles` does the same for bridged taps
-//     marked in bridge forward. Profile chains: protected (ct
+//     NFQUEUE. Last, routed taps in @route_mark get their table's route
+//     mark (0xd1d10000 + table), by which one ip rule per table routes
+//     them (pkg/hostnet). "forward": taps in @protected/@limited jump to
+//     the profile chain; `meta mark vmap @profiles` does the same for
+//     bridged taps marked in bridge forward. Profile chains: protected (ct
 //     established/related, ICMP, ICMPv6 incl. NDP, udp/tcp sport 53, else
 //     drop) and limited (tcp dport 22, 3389 + protected). Profiles apply
 //     to forwarded traffic only, like snf-network's FORWARD rules.
@@ -68,7 +70,8 @@
 // the packet — 0xd1c00000|bypass<<16|queue for DHCP (udp 67), DHCPv6 (udp
 // 547), RS and NS; 0xd1d0000{1,2} for the protected/limited profile — and
 // constant inet rules map the mark to a shared chain. Marks 0xd1c00000 –
-// 0xd1dfffff are diktyo's.
+// 0xd1dfffff are diktyo's. (nft prints the data of mark maps byte-swapped
+// on little-endian hosts: 0x6400d1d1 is 0xd1d10064.)
 //
 // Queue verdicts are encoded in one place (queueExpr): the xt NFQUEUE
 // target through nft_compat by default (this kernel lacks the native

@@ -83,14 +83,16 @@ func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 // 100 has no IPv4 default route"). With several default routes the one of
 // lowest metric wins; of a multipath route, its first hop.
 //
-// The kernel has no lookup of a table's default route, only dumps. With
-// Options.StateDir the last answer is kept and checked with a dump
-// of the table's routes via that device only (filtered by the kernel), so
-// the cost does not grow with the routes of the NICs; only when it no
-// longer holds the best default route among them is the whole table
-// dumped and the cache rewritten. A default route of lower metric added
-// later via another device is thus noticed only once the cached device
-// loses its own (or the cache file is removed).
+// While the table's shared rules exist (any routed NIC of the table is
+// up, see tablerule.go) one route lookup with the table's mark answers,
+// and its cost does not grow with the table. Otherwise (the table's
+// first NIC, PER_TAP_RULES) routes are dumped. With Options.StateDir the
+// last answer is kept and checked with a dump of the table's routes via
+// that device only (filtered by the kernel, which still walks the table);
+// only when it no longer holds the best default route among them is the
+// whole table dumped and the cache rewritten. A default route of lower
+// metric added later via another device is thus noticed only once the
+// cached device loses its own (or the cache file is removed).
 func (a *Applier) Uplink(table, family int) (string, error) {
 	return a.uplink(table, family, &linkRef{})
 }
@@ -153,6 +155,11 @@ func (a *Applier) uplinkByMark(table, family int) string {
 	mark, err := netplan.RouteMark(table)
 	if err != nil || a.links == nil {
 		return ""
+	}
+	if a.stateDir != "" {
+		if _, err := os.Stat(a.tableDir(table)); err != nil {
+			return "" // no users, no rules: spare the lookups
+		}
 	}
 	dst := probe4
 	if family == 6 {
