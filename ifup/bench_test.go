@@ -220,7 +220,11 @@ func buildEmptyGo(b *testing.B) string {
 // exec` is measured. Two runs of an empty Go program and of /bin/true
 // show, in the same run, what two process starts cost on this machine.
 // It reports p50 and p90 of up + down, p50 of up and of down alone, all
-// in milliseconds, and the CPU time of both processes (median).
+// in milliseconds, and the CPU time of both processes (median). The
+// many-NIC cases alternate their cycles with cycles on the one-NIC host of
+// the same implementation and also report that host's p50 (nics=1-p50-ms)
+// and the growth in percent: both sides then see the same machine load,
+// which on a shared VM drifts between sub-benchmarks.
 func BenchmarkUpDown(b *testing.B) {
 	nettest.RequireRoot(b, "nft", "iptables", "ip6tables", "ebtables", "arptables")
 	if binary == "" {
@@ -247,6 +251,11 @@ func BenchmarkUpDown(b *testing.B) {
 		cases = append(cases, benchCase{"shell+arping", 1, true})
 	}
 	emptyGo := buildEmptyGo(b)
+	type hostCycle struct {
+		h   *benchHost
+		run cycle
+	}
+	oneNIC := map[string]hostCycle{} // per impl, for the interleaved reference
 	for _, c := range cases {
 		var run cycle
 		var h *benchHost
@@ -262,30 +271,60 @@ func BenchmarkUpDown(b *testing.B) {
 			h = newBenchHost(b, "shell", c.nics)
 			run = h.shellCycle(c.garp)
 		}
+		ref, interleave := oneNIC[c.impl]
+		if c.nics == 1 {
+			oneNIC[c.impl] = hostCycle{h, run}
+		}
 		b.Run(fmt.Sprintf("%s/nics=%d", c.impl, c.nics), func(b *testing.B) {
-			var tot, ups, downs, cpus []time.Duration
+			var s, refS samples
 			b.ResetTimer()
-			err := h.ns.Do(func() error {
-				for range b.N {
-					up, down, cpu, err := run()
-					if err != nil {
-						return err
+			for i := range b.N {
+				// With many NICs, each cycle is paired with one on the
+				// one-NIC host, in alternating order, so that the growth
+				// is measured under the same machine load.
+				if interleave && i%2 == 1 {
+					if err := refS.add(ref.h, ref.run); err != nil {
+						b.Fatal(err)
 					}
-					tot, ups, downs, cpus = append(tot, up+down), append(ups, up), append(downs, down), append(cpus, cpu)
 				}
-				return nil
-			})
-			b.StopTimer()
-			if err != nil {
-				b.Fatal(err)
+				if err := s.add(h, run); err != nil {
+					b.Fatal(err)
+				}
+				if interleave && i%2 == 0 {
+					if err := refS.add(ref.h, ref.run); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
-			b.ReportMetric(percentile(tot, 0.5), "p50-ms")
-			b.ReportMetric(percentile(tot, 0.9), "p90-ms")
-			b.ReportMetric(percentile(ups, 0.5), "up-p50-ms")
-			b.ReportMetric(percentile(downs, 0.5), "down-p50-ms")
-			b.ReportMetric(percentile(cpus, 0.5), "cpu-ms")
+			b.StopTimer()
+			p50 := percentile(s.tot, 0.5)
+			b.ReportMetric(p50, "p50-ms")
+			b.ReportMetric(percentile(s.tot, 0.9), "p90-ms")
+			b.ReportMetric(percentile(s.ups, 0.5), "up-p50-ms")
+			b.ReportMetric(percentile(s.downs, 0.5), "down-p50-ms")
+			b.ReportMetric(percentile(s.cpus, 0.5), "cpu-ms")
+			if interleave {
+				one := percentile(refS.tot, 0.5)
+				b.ReportMetric(one, "nics=1-p50-ms")
+				b.ReportMetric(100*(p50-one)/one, "growth-%")
+			}
 		})
 	}
+}
+
+// samples are the timings of the cycles of one benchmark case.
+type samples struct{ tot, ups, downs, cpus []time.Duration }
+
+// add runs one cycle in h's namespace and records it.
+func (s *samples) add(h *benchHost, run cycle) error {
+	return h.ns.Do(func() error {
+		up, down, cpu, err := run()
+		if err != nil {
+			return err
+		}
+		s.tot, s.ups, s.downs, s.cpus = append(s.tot, up+down), append(s.ups, up), append(s.downs, down), append(s.cpus, cpu)
+		return nil
+	})
 }
 
 // percentile returns the p-th percentile of d in milliseconds (d is
