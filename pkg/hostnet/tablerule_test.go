@@ -193,3 +193,32 @@ func TestSharedRulesConcurrent(t *testing.T) {
 	}
 	sameSnapshot(t, "after all downs", before, e.host.snapshot(t, append(taps, uplinkName)...))
 }
+
+func TestDirEmpty(t *testing.T) {
+	dir := t.TempDir()
+	check := func(want bool) {
+		t.Helper()
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if got, err := dirEmpty(f); err != nil || got != want {
+			t.Fatalf("dirEmpty = %v, %v, want %v", got, err, want)
+		}
+	}
+	check(true)
+	for i := range 300 { // more entries than one read returns
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("tap-with-a-long-name%d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(false)
+	names, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, n := range names[1:] {
+		os.Remove(n)
+	}
+	check(false)
+	os.Remove(names[0])
+	check(true)
+}
