@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -101,11 +103,27 @@ func (s store) write(r *Record) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write state: %w", err)
 	}
-	if err := os.Rename(tmp, s.recordPath(r.NIC.Tap)); err != nil {
+	if err := replace(tmp, s.recordPath(r.NIC.Tap)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
+}
+
+// replace moves tmp to path atomically. Where path exists it swaps the two
+// (renameat2 RENAME_EXCHANGE) and removes tmp, which then holds the old
+// content: a rename over an existing file makes ext4 (auto_da_alloc)
+// start writing the new file out, 0.2-0.3 ms here, which the swap does
+// not. Records need no such flush: after a power loss the taps are gone,
+// and reconcile removes records it cannot read.
+func replace(tmp, path string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+	if err == nil {
+		os.Remove(tmp) // a leftover dot file is ignored by taps
+		return nil
+	}
+	// ENOENT: nothing to replace; EINVAL: no exchange on this file system.
+	return os.Rename(tmp, path)
 }
 
 func (s store) remove(tap string) error {
