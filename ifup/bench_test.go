@@ -222,8 +222,8 @@ func buildEmptyGo(b *testing.B) string {
 // It reports p50 and p90 of up + down, p50 of up and of down alone, all
 // in milliseconds, and the CPU time of both processes (median). The
 // many-NIC cases alternate their cycles with cycles on the one-NIC host of
-// the same implementation and also report that host's p50 (nics=1-p50-ms)
-// and the growth in percent: both sides then see the same machine load,
+// the same implementation and also report that host's p50 and CPU
+// (nics=1-p50-ms, nics=1-cpu-ms) and the growth in percent: both sides then see the same machine load,
 // which on a shared VM drifts between sub-benchmarks.
 func BenchmarkUpDown(b *testing.B) {
 	nettest.RequireRoot(b, "nft", "iptables", "ip6tables", "ebtables", "arptables")
@@ -306,6 +306,7 @@ func BenchmarkUpDown(b *testing.B) {
 			if interleave {
 				one := percentile(refS.tot, 0.5)
 				b.ReportMetric(one, "nics=1-p50-ms")
+				b.ReportMetric(percentile(refS.cpus, 0.5), "nics=1-cpu-ms")
 				b.ReportMetric(100*(p50-one)/one, "growth-%")
 			}
 		})
