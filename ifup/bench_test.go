@@ -223,8 +223,9 @@ func buildEmptyGo(b *testing.B) string {
 // in milliseconds, and the CPU time of both processes (median). The
 // many-NIC cases alternate their cycles with cycles on the one-NIC host of
 // the same implementation and also report that host's p50 and CPU
-// (nics=1-p50-ms, nics=1-cpu-ms) and the growth in percent: both sides then see the same machine load,
-// which on a shared VM drifts between sub-benchmarks.
+// (nics=1-p50-ms, nics=1-cpu-ms) and the growth in percent: both sides
+// then see the same machine load, which on a shared VM drifts between
+// sub-benchmarks.
 func BenchmarkUpDown(b *testing.B) {
 	nettest.RequireRoot(b, "nft", "iptables", "ip6tables", "ebtables", "arptables")
 	if binary == "" {
