@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -20,6 +21,9 @@ import (
 func (a *Applier) Apply(h netplan.Host) (Applied, error) {
 	if err := validate(h); err != nil {
 		return Applied{}, err
+	}
+	if a.stateDir == "" && slices.ContainsFunc(h.Rules, netplan.Rule.Shared) {
+		return Applied{}, fmt.Errorf("%s: %w: shared rules need a state directory", h.Tap.Name, ErrInvalid)
 	}
 	s := &applyState{a: a, tap: h.Tap.Name, rec: Applied{Tap: TapChange{Name: h.Tap.Name}}}
 	ok := false
@@ -567,6 +571,9 @@ func validate(h netplan.Host) error {
 	for _, r := range h.Rules {
 		if (r.Family != 4 && r.Family != 6) || (r.IIF == "") == (r.Mark == 0) || r.Table <= 0 || r.Priority < 0 {
 			return bad("rule %+v", r)
+		}
+		if mark, err := netplan.RouteMark(r.Table); r.Mark != 0 && (err != nil || r.Mark != mark) {
+			return bad("rule %+v: not the table's route mark", r)
 		}
 	}
 	for _, r := range h.Routes {

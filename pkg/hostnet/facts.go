@@ -85,7 +85,10 @@ func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 //
 // While the table's shared rules exist (any routed NIC of the table is
 // up, see tablerule.go) one route lookup with the table's mark answers,
-// and its cost does not grow with the table. Otherwise (the table's
+// and its cost does not grow with the table. That answer is the kernel's
+// own choice for the table's traffic: it skips dead next hops, and for
+// IPv6 it applies router selection, so it can differ from the lowest
+// metric of a dump. Otherwise (the table's
 // first NIC, PER_TAP_RULES) routes are dumped. With Options.StateDir the
 // last answer is kept and checked with a dump of the table's routes via
 // that device only (filtered by the kernel, which still walks the table);

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,6 +41,9 @@ func (a *Applier) lockTable(table int) (*os.File, error) {
 	deadline := time.Now().Add(a.timeout)
 	wait := 100 * time.Microsecond
 	for {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("table %d users: %w (%v)", table, ErrLockTimeout, a.timeout)
+		}
 		f, err := os.Open(dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -67,11 +71,19 @@ func (a *Applier) lockTable(table int) (*os.File, error) {
 			return nil, fmt.Errorf("table %d users: lock: %w", table, err)
 		}
 		var held, now unix.Stat_t
-		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(dir, &now) == nil &&
-			held.Ino == now.Ino && held.Dev == now.Dev {
+		if err := unix.Fstat(int(f.Fd()), &held); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("table %d users: %w", table, err)
+		}
+		err = unix.Stat(dir, &now)
+		if err == nil && held.Ino == now.Ino && held.Dev == now.Dev {
 			return f, nil
 		}
-		f.Close() // removed by the last user while we waited
+		f.Close()
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("table %d users: %w", table, err)
+		}
+		// Removed (or replaced) by the last user while we waited.
 	}
 }
 
@@ -121,9 +133,16 @@ func (a *Applier) releaseTable(tap string, r netplan.Rule) error {
 	if err := os.Remove(filepath.Join(dir.Name(), tap)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: table %d users: %w", tap, r.Table, err)
 	}
+	return a.dropIfUnused(dir, r, tap)
+}
+
+// dropIfUnused deletes the table's shared rules of both families (r with
+// its family replaced) and the users directory dir, which the caller has
+// locked, if no users are left; who names the caller in errors.
+func (a *Applier) dropIfUnused(dir *os.File, r netplan.Rule, who string) error {
 	empty, err := dirEmpty(dir)
 	if err != nil {
-		return fmt.Errorf("%s: table %d users: %w", tap, r.Table, err)
+		return fmt.Errorf("%s: table %d users: %w", who, r.Table, err)
 	}
 	if !empty {
 		return nil
@@ -132,24 +151,80 @@ func (a *Applier) releaseTable(tap string, r netplan.Rule) error {
 	for _, fam := range []int{4, 6} {
 		r.Family = fam
 		if err := ignore(a.nl.RuleDel(nlRule(r)), unix.ENOENT); err != nil {
-			errs = append(errs, fmt.Errorf("%s: delete %s: %w", tap, ruleString(r), err))
+			errs = append(errs, fmt.Errorf("%s: delete %s: %w", who, ruleString(r), err))
 		}
 	}
 	if len(errs) == 0 {
 		// Kept while a rule could not be deleted, so that a retry (down,
 		// reconcile) still finds the table.
 		if err := os.Remove(dir.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("%s: table %d users: %w", tap, r.Table, err))
+			errs = append(errs, fmt.Errorf("%s: table %d users: %w", who, r.Table, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// ReleaseStale removes the users of tables' shared rules whose tap keep
+// rejects (no record left: a crash, or a record that could not be read)
+// and deletes the rules of tables left without users, also those a crash
+// left with an empty users directory. Reconcile runs it.
+func (a *Applier) ReleaseStale(keep func(tap string) bool) error {
+	if a.stateDir == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(filepath.Join(a.stateDir, "tables"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("table users: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		table, err := strconv.Atoi(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		mark, err := netplan.RouteMark(table)
+		if err != nil {
+			continue
+		}
+		errs = append(errs, a.releaseStaleTable(netplan.Rule{Mark: mark, Table: table, Priority: netplan.DefaultRulePriority}, keep))
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Applier) releaseStaleTable(r netplan.Rule, keep func(string) bool) error {
+	dir, err := a.lockTable(r.Table)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("table %d users: %w", r.Table, err)
+	}
+	var errs []error
+	for _, tap := range names {
+		if keep(tap) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir.Name(), tap)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("table %d users: %w", r.Table, err))
+		}
+	}
+	// Readdirnames moved the offset: read again from the start.
+	if _, err := dir.Seek(0, io.SeekStart); err != nil {
+		return errors.Join(append(errs, fmt.Errorf("table %d users: %w", r.Table, err))...)
+	}
+	return errors.Join(append(errs, a.dropIfUnused(dir, r, fmt.Sprintf("table %d", r.Table)))...)
+}
+
 // dirEmpty reports whether the directory has no entries but . and ..,
-// reading as few as possible: os.File.Readdirnames fills an 8 KiB buffer,
-// which for a table with a thousand NICs is most of the work of a down.
+// reading little: os.File.Readdirnames fills an 8 KiB buffer, which for a
+// table with a thousand NICs is most of the work of a down.
 func dirEmpty(dir *os.File) (bool, error) {
-	var buf [128]byte
+	var buf [1024]byte // getdents fails with EINVAL if one entry does not fit
 	for {
 		n, err := unix.Getdents(int(dir.Fd()), buf[:])
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -221,4 +222,57 @@ func TestDirEmpty(t *testing.T) {
 	check(false)
 	os.Remove(names[0])
 	check(true)
+}
+
+// TestReleaseStale: users left without a record (a crash, an unreadable
+// record) and a table a crash left without users are cleaned up.
+func TestReleaseStale(t *testing.T) {
+	needRoot(t)
+	e := newRoutedEnv(t)
+	dir := t.TempDir()
+	a := e.host.applier(t, Options{StateDir: dir})
+	taps := []string{"tap-x1", "tap-x2"}
+	var plans []netplan.Host
+	for i, tap := range taps {
+		mac := net.HardwareAddr{0xaa, 0, 0, 0x12, 0x36, byte(i)}
+		e.addVM(t, tap, mac)
+		plans = append(plans, sharedPlan(t, tap, netip.AddrFrom4([4]byte{198, 51, 100, byte(50 + i)}), mac))
+	}
+	before := markRules(t, e.host)
+	for _, p := range plans {
+		if _, err := a.Apply(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// tap-x1 keeps its record, tap-x2 lost it: only tap-x2 goes.
+	if err := a.ReleaseStale(func(tap string) bool { return tap == "tap-x1" }); err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(dir, "tables", "100")
+	if _, err := os.Stat(filepath.Join(users, "tap-x2")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale user kept: %v", err)
+	}
+	if got := markRules(t, e.host); got == before {
+		t.Fatal("rules deleted while tap-x1 still uses them")
+	}
+	// A crash between removing the last user and deleting the rules.
+	if err := os.Remove(filepath.Join(users, "tap-x1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReleaseStale(func(string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if got := markRules(t, e.host); got != before {
+		t.Errorf("rules after the cleanup:\n%s\nwant\n%s", got, before)
+	}
+	if _, err := os.Stat(users); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("users directory after the cleanup: %v", err)
+	}
+	// A rule whose mark is not the table's is refused before any change.
+	p := plans[0]
+	p.Rules = slices.Clone(p.Rules)
+	p.Rules[0].Mark++
+	if _, err := a.Apply(p); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Apply with a foreign mark = %v, want ErrInvalid", err)
+	}
 }

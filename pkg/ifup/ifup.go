@@ -419,6 +419,16 @@ func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 			recorded[tap] = true
 		}
 	}
+	// Users of a table's shared rules without a record (a crash, an
+	// unreadable record): checked under the table's lock, so an up in
+	// progress, which writes its record first, keeps its own.
+	if h, ok := r.host.(interface {
+		ReleaseStale(keep func(tap string) bool) error
+	}); ok {
+		if err := h.ReleaseStale(r.st.has); err != nil {
+			errs = append(errs, fmt.Errorf("shared rules: %w", err))
+		}
+	}
 	filtered, err := r.fw.List()
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list firewall: %w", err))

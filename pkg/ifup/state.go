@@ -126,6 +126,12 @@ func replace(tmp, path string) error {
 	return os.Rename(tmp, path)
 }
 
+// has reports whether tap has a record (readable or not).
+func (s store) has(tap string) bool {
+	_, err := os.Lstat(s.recordPath(tap))
+	return err == nil
+}
+
 func (s store) remove(tap string) error {
 	if err := os.Remove(s.recordPath(tap)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove state: %w", err)

@@ -117,6 +117,10 @@ func AppliedOf(planned netplan.Host, tapIndex int, applied json.RawMessage) (hos
 	return a, nil
 }
 
+// ReleaseStale removes users of tables' shared rules that keep rejects
+// (see hostnet.Applier.ReleaseStale); Reconcile calls it.
+func (h HostnetAdapter) ReleaseStale(keep func(tap string) bool) error { return h.A.ReleaseStale(keep) }
+
 // Merge implements Host with hostnet.Applied.Merge.
 func (h HostnetAdapter) Merge(old, new json.RawMessage) (json.RawMessage, error) {
 	a, errOld := decodeApplied(old)

@@ -122,7 +122,8 @@ PY
 	echo "run an empty Go program and /bin/true twice per cycle: what two process"
 	echo "starts cost on this machine. \`cpu-ms\` is the CPU time of both processes."
 	echo "The 1000-NIC cases alternate their cycles with cycles on the 1-NIC host and"
-	echo "report its p50 in the same run (\`nics=1-p50-ms\`) and the growth in percent."
+	echo "report its p50 and CPU in the same run (\`nics=1-p50-ms\`, \`nics=1-cpu-ms\`) and"
+	echo "the growth in percent; their ns/op counts both cycles."
 	echo "\`go test -run '^\$' -bench UpDown -benchtime 30x ./ifup/\`"
 	echo
 	echo "| benchmark | results |"
