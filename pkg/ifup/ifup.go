@@ -419,6 +419,9 @@ func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 			recorded[tap] = true
 		}
 	}
+	if err := r.st.removeStaleTemps(r.now(), staleTempAge); err != nil {
+		errs = append(errs, err)
+	}
 	// Users of a table's shared rules without a record (a crash, an
 	// unreadable record): checked under the table's lock, so an up in
 	// progress, which writes its record first, keeps its own.

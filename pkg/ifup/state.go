@@ -126,6 +126,38 @@ func replace(tmp, path string) error {
 	return os.Rename(tmp, path)
 }
 
+// staleTempAge is how old a temporary record file must be before
+// reconcile removes it: a write in progress takes milliseconds.
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes temporary record files (".TAP.tmp-*") last
+// changed before now-age: left by a crash during a write, or holding an
+// old record a crash kept replace from removing.
+func (s store) removeStaleTemps(now time.Time, age time.Duration) error {
+	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list state: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, ".") || !strings.Contains(name, ".tmp-") || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < age {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove stale %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // has reports whether tap has a record (readable or not).
 func (s store) has(tap string) bool {
 	_, err := os.Lstat(s.recordPath(tap))
