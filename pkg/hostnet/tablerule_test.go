@@ -31,6 +31,20 @@ func sharedPlan(t testing.TB, tap string, ip4 netip.Addr, mac net.HardwareAddr) 
 	return h
 }
 
+// addSharedNICs adds a VM behind each tap and returns their plans with
+// the table's shared rules: MACs aa:00:00:12:SEQ:i, addresses
+// 198.51.100.FIRST+i (SEQ and FIRST keep the tests of one run apart).
+func addSharedNICs(t testing.TB, e *routedEnv, seq, first byte, taps ...string) []netplan.Host {
+	t.Helper()
+	var plans []netplan.Host
+	for i, tap := range taps {
+		mac := net.HardwareAddr{0xaa, 0, 0, 0x12, seq, byte(i)}
+		e.addVM(t, tap, mac)
+		plans = append(plans, sharedPlan(t, tap, netip.AddrFrom4([4]byte{198, 51, 100, first + byte(i)}), mac))
+	}
+	return plans
+}
+
 // markRules returns the shared rules of the test table in the namespace.
 func markRules(t testing.TB, ns *testNS) string {
 	t.Helper()
@@ -54,12 +68,7 @@ func TestSharedRules(t *testing.T) {
 	const want = "-4 32000:\tfrom all fwmark 0xd1d10064 lookup 100\n-6 32000:\tfrom all fwmark 0xd1d10064 lookup 100"
 
 	taps := []string{"tap-s1", "tap-s2"}
-	var plans []netplan.Host
-	for i, tap := range taps {
-		mac := net.HardwareAddr{0xaa, 0, 0, 0x12, 0x34, byte(i)}
-		e.addVM(t, tap, mac)
-		plans = append(plans, sharedPlan(t, tap, netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)}), mac))
-	}
+	plans := addSharedNICs(t, e, 0x34, 10, taps...)
 	before := e.host.snapshot(t, append(taps, uplinkName)...)
 	if got := a.uplinkByMark(testTable, 4); got != "" {
 		t.Errorf("uplinkByMark without the rules = %q, want a fallback", got)
@@ -158,15 +167,12 @@ func TestSharedRulesConcurrent(t *testing.T) {
 	for i := range n {
 		taps = append(taps, fmt.Sprintf("tap-c%d", i))
 	}
-	for i, tap := range taps {
-		e.addVM(t, tap, net.HardwareAddr{0xaa, 0, 0, 0x12, 0x35, byte(i)})
-	}
+	plans := addSharedNICs(t, e, 0x35, 30, taps...)
 	before := e.host.snapshot(t, append(taps, uplinkName)...)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for i, tap := range taps {
+	for _, p := range plans {
 		a := e.host.applier(t, Options{StateDir: dir})
-		p := sharedPlan(t, tap, netip.AddrFrom4([4]byte{198, 51, 100, byte(30 + i)}), net.HardwareAddr{0xaa, 0, 0, 0x12, 0x35, byte(i)})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -231,13 +237,7 @@ func TestReleaseStale(t *testing.T) {
 	e := newRoutedEnv(t)
 	dir := t.TempDir()
 	a := e.host.applier(t, Options{StateDir: dir})
-	taps := []string{"tap-x1", "tap-x2"}
-	var plans []netplan.Host
-	for i, tap := range taps {
-		mac := net.HardwareAddr{0xaa, 0, 0, 0x12, 0x36, byte(i)}
-		e.addVM(t, tap, mac)
-		plans = append(plans, sharedPlan(t, tap, netip.AddrFrom4([4]byte{198, 51, 100, byte(50 + i)}), mac))
-	}
+	plans := addSharedNICs(t, e, 0x36, 50, "tap-x1", "tap-x2")
 	before := markRules(t, e.host)
 	for _, p := range plans {
 		if _, err := a.Apply(p); err != nil {
