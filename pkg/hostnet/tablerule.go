@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -34,66 +34,32 @@ func (a *Applier) tableDir(table int) string {
 
 // lockTable opens the table's user directory (creating it) and locks it,
 // waiting at most the Applier's timeout. Closing the file unlocks. The
-// last user's release removes the directory; a waiter that then gets the
-// lock of the removed directory notices and starts over.
+// last user's release removes the directory; flock.Acquire then makes a
+// waiter lock the new one.
 func (a *Applier) lockTable(table int) (*os.File, error) {
-	dir := a.tableDir(table)
-	deadline := time.Now().Add(a.timeout)
-	wait := 100 * time.Microsecond
-	for {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("table %d users: %w (%v)", table, ErrLockTimeout, a.timeout)
-		}
+	f, err := flock.Acquire(a.tableDir(table), func(dir string) (*os.File, error) {
 		f, err := os.Open(dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("table %d users: %w", table, err)
+				return nil, err
 			}
-			continue
+			f, err = os.Open(dir)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("table %d users: %w", table, err)
-		}
-		for {
-			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-			if err == nil || (!errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR)) {
-				break
-			}
-			if time.Now().After(deadline) {
-				f.Close()
-				return nil, fmt.Errorf("table %d users: %w (%v)", table, ErrLockTimeout, a.timeout)
-			}
-			time.Sleep(wait)
-			wait = min(2*wait, 10*time.Millisecond)
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("table %d users: lock: %w", table, err)
-		}
-		var held, now unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &held); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("table %d users: %w", table, err)
-		}
-		err = unix.Stat(dir, &now)
-		if err == nil && held.Ino == now.Ino && held.Dev == now.Dev {
-			return f, nil
-		}
-		f.Close()
-		if err != nil && !errors.Is(err, unix.ENOENT) {
-			return nil, fmt.Errorf("table %d users: %w", table, err)
-		}
-		// Removed (or replaced) by the last user while we waited.
+		return f, err
+	}, a.timeout)
+	if errors.Is(err, flock.ErrTimeout) {
+		return nil, fmt.Errorf("table %d users: %w: %w", table, ErrLockTimeout, err)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("table %d users: %w", table, err)
+	}
+	return f, nil
 }
 
 // sharedRules makes the tap a user of the table's shared rules and adds
 // those missing. The rules all have the table and mark of the first.
 func (s *applyState) sharedRules(rules []netplan.Rule) error {
 	a, table := s.a, rules[0].Table
-	if a.stateDir == "" {
-		return fmt.Errorf("%s: %w: shared rules of table %d need a state directory", s.tap, ErrInvalid, table)
-	}
 	dir, err := a.lockTable(table)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.tap, err)

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -198,41 +199,20 @@ type tapLock struct {
 }
 
 // lock takes the tap's lock, waiting at most timeout. Lock files are
-// removed by unlock(true) once a tap has no state; a waiter that then
-// wins the lock on the removed file notices (the path names another inode
-// or none) and retries.
+// removed by unlock(true) once a tap has no state; flock.Acquire then
+// makes a waiter lock the new file.
 func (s store) lock(tap string, timeout time.Duration) (*tapLock, error) {
 	path := s.lockPath(tap)
-	deadline := time.Now().Add(timeout)
-	wait := 200 * time.Microsecond
-	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("lock %s: %w", tap, err)
-		}
-		for {
-			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-			if err == nil || !errors.Is(err, syscall.EWOULDBLOCK) {
-				break
-			}
-			if time.Now().After(deadline) {
-				f.Close()
-				return nil, fmt.Errorf("%w (%s, %v)", ErrLockTimeout, path, timeout)
-			}
-			time.Sleep(wait)
-			wait = min(wait*2, 20*time.Millisecond)
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", tap, err)
-		}
-		var held, now syscall.Stat_t
-		if syscall.Fstat(int(f.Fd()), &held) == nil && syscall.Stat(path, &now) == nil &&
-			held.Ino == now.Ino && held.Dev == now.Dev {
-			return &tapLock{f: f, path: path}, nil
-		}
-		f.Close() // the file was removed while we waited: lock the new one
+	f, err := flock.Acquire(path, func(path string) (*os.File, error) {
+		return os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	}, timeout)
+	if errors.Is(err, flock.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %w", ErrLockTimeout, err)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", tap, err)
+	}
+	return &tapLock{f: f, path: path}, nil
 }
 
 // unlock releases the lock; with removeFile it first deletes the lock file
