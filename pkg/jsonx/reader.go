@@ -630,28 +630,19 @@ func (r *Reader) Int(p *int) error {
 }
 
 // Uint32 decodes an integer in 0-4294967295 into *p; null is no change.
-func (r *Reader) Uint32(p *uint32) error {
-	_, n, ok, err := r.integer("uint32", false, math.MaxUint32)
-	if ok {
-		*p = uint32(n)
-	}
-	return err
-}
+func (r *Reader) Uint32(p *uint32) error { return readUint(r, p, "uint32", math.MaxUint32) }
 
 // Uint16 decodes an integer in 0-65535 into *p; null is no change.
-func (r *Reader) Uint16(p *uint16) error {
-	_, n, ok, err := r.integer("uint16", false, math.MaxUint16)
-	if ok {
-		*p = uint16(n)
-	}
-	return err
-}
+func (r *Reader) Uint16(p *uint16) error { return readUint(r, p, "uint16", math.MaxUint16) }
 
 // Uint8 decodes an integer in 0-255 into *p; null is no change.
-func (r *Reader) Uint8(p *uint8) error {
-	_, n, ok, err := r.integer("uint8", false, math.MaxUint8)
+func (r *Reader) Uint8(p *uint8) error { return readUint(r, p, "uint8", math.MaxUint8) }
+
+// readUint decodes an integer in 0-max, named typ in errors, into *p.
+func readUint[T uint8 | uint16 | uint32](r *Reader, p *T, typ string, max uint64) error {
+	_, n, ok, err := r.integer(typ, false, max)
 	if ok {
-		*p = uint8(n)
+		*p = T(n)
 	}
 	return err
 }
