@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/binding"
@@ -148,11 +149,13 @@ func New(d Deps) (*Runner, error) {
 // Options returns the planner options of a configuration.
 func Options(c *ifupconf.Config) netplan.Options {
 	return netplan.Options{
-		MACFilteredTag: c.MACFilteredTag,
-		NFDHCPDTag:     c.NFDHCPDTag,
-		TapMAC:         c.TapConstantMAC,
-		MACMask:        c.MACMask,
-		AntiSpoof:      c.AntiSpoof,
+		MACFilteredTag:   c.MACFilteredTag,
+		NFDHCPDTag:       c.NFDHCPDTag,
+		IPLessRoutedTag:  c.IPLessRoutedTag,
+		RoutedRequireTag: c.RoutedRequireTag,
+		TapMAC:           c.TapConstantMAC,
+		MACMask:          c.MACMask,
+		AntiSpoof:        c.AntiSpoof,
 		Queues: netplan.Queues{DHCP: c.DHCPQueue, DHCPv6: c.DHCPv6Queue, RS: c.RSQueue,
 			NS: c.NSQueue, Bypass: c.QueueBypass},
 		PerTapRules: c.PerTapRules,
@@ -176,24 +179,69 @@ func (r *Runner) Plan(ctx context.Context, e *ganeti.IfupEnv) (*netplan.Plan, er
 			netw = n
 		}
 	}
+	opts := Options(r.cfg)
 	link, table := e.Link, 0
 	if e.Mode == ganeti.ModeBridged && link == "" {
 		link = e.Bridge
 	}
 	if e.Mode == ganeti.ModeRouted {
-		t, err := netplan.ParseTable(e.Link, nil)
+		t, err := r.table(e.Link)
 		if err != nil {
-			if t, err = netplan.ParseTable(e.Link, r.rtTables()); err != nil {
-				return nil, err
-			}
+			return nil, err
 		}
-		link, table = "", t
+		// The configured uplink is read as the NIC's link: it serves
+		// only while it exists.
+		opts.Uplink = r.uplinkOf(t, e.Link)
+		link, table = opts.Uplink, t
 	}
 	facts, err := r.host.Facts(e.Interface, link, table)
 	if err != nil {
 		return nil, fmt.Errorf("read host: %w", err)
 	}
-	return netplan.Build(netplan.Input{Env: e, Network: netw, Options: Options(r.cfg), Facts: facts})
+	return netplan.Build(netplan.Input{Env: e, Network: netw, Options: opts, Facts: facts})
+}
+
+// table resolves a routed NIC's LINK: a number, else an rt_tables name.
+func (r *Runner) table(link string) (int, error) {
+	t, err := netplan.ParseTable(link, nil)
+	if err != nil {
+		t, err = netplan.ParseTable(link, r.rtTables())
+	}
+	return t, err
+}
+
+// uplinkOf is the configured uplink of table, whose LINK is link (""
+// when unknown: the rt_tables names of table are tried).
+func (r *Runner) uplinkOf(table int, link string) string {
+	if link == "" && len(r.cfg.Uplinks) > 0 {
+		for name, n := range r.rtTables() {
+			if n == table && r.cfg.Uplinks[name] != "" {
+				link = name
+				break
+			}
+		}
+	}
+	return r.cfg.UplinkFor(table, link)
+}
+
+// warnPending logs, in one line, the uplink-side steps an up or a
+// reconcile left out, and how to get them done.
+func (r *Runner) warnPending(p *netplan.Plan) {
+	pending := p.Host.UplinkPending
+	if len(pending) == 0 {
+		return
+	}
+	table := pending[0].Table
+	var what []string
+	for _, u := range pending {
+		what = append(what, fmt.Sprintf("no IPv%d default route: %s of %s skipped", u.Family(), u.Steps(), u.Addr))
+	}
+	how := fmt.Sprintf("add a default route to table %d or set UPLINK_%d (or UPLINK) in %s, then run diktyo-ifup reconcile",
+		table, table, ifupconf.DefaultPath)
+	if dev := r.uplinkOf(table, ""); dev != "" {
+		how = fmt.Sprintf("the configured uplink %s does not exist; create it or add a default route to table %d, then run diktyo-ifup reconcile", dev, table)
+	}
+	r.log.Warn(fmt.Sprintf("%s: table %d: %s; %s", p.NIC.Tap, table, strings.Join(what, "; "), how))
 }
 
 // Up sets a NIC up. It is idempotent, completes an up interrupted by a
@@ -303,6 +351,7 @@ func (r *Runner) up(ctx context.Context, e *ganeti.IfupEnv) error {
 		return err
 	}
 	ok = true
+	r.warnPending(plan)
 	r.log.Debug("up", "tap", tap, "instance", plan.NIC.Instance, "mode", plan.Mode)
 	return nil
 }
@@ -471,6 +520,9 @@ func (r *Runner) reconcileTap(tap string) (stale bool, err error) {
 		return false, err
 	}
 	if facts.Tap.Exists && facts.Tap.Index == rec.TapIndex {
+		if rec.Complete && len(rec.Plan.Host.UplinkPending) > 0 {
+			return false, r.completeUplink(rec)
+		}
 		return false, nil
 	}
 	r.log.Info("reconcile: removing state of a vanished tap", "tap", tap, "instance", rec.NIC.Instance)
@@ -479,6 +531,41 @@ func (r *Runner) reconcileTap(tap string) (stale bool, err error) {
 	}
 	gone = true
 	return true, nil
+}
+
+// completeUplink does the uplink-side steps an up left out for want of
+// an uplink (netplan.Host.UplinkPending) once the table has a default
+// route or the configured uplink exists, and records them. The caller
+// holds the tap's lock.
+func (r *Runner) completeUplink(rec *Record) error {
+	h := rec.Plan.Host
+	table := h.UplinkPending[0].Table
+	configured := r.uplinkOf(table, "")
+	facts, err := r.host.Facts(rec.NIC.Tap, configured, table)
+	if err != nil {
+		return err
+	}
+	done, added := netplan.CompleteUplink(h, facts.UplinkOr(4, configured), facts.UplinkOr(6, configured))
+	if len(added.ProxyNeighs) == 0 && len(added.Announce) == 0 {
+		return nil
+	}
+	applied, err := r.host.Apply(added)
+	if err != nil {
+		return fmt.Errorf("complete uplink steps: %w", err)
+	}
+	if rec.HostApplied != nil {
+		if applied, err = r.host.Merge(rec.HostApplied, applied); err != nil {
+			return err
+		}
+	}
+	rec.Plan.Host, rec.HostApplied, rec.Updated = done, applied, r.now().UTC()
+	if err := r.st.write(rec); err != nil {
+		return err
+	}
+	r.log.Info("reconcile: uplink steps done", "tap", rec.NIC.Tap, "table", table,
+		"proxy_neighs", len(added.ProxyNeighs), "announcements", len(added.Announce))
+	r.warnPending(rec.Plan)
+	return nil
 }
 
 func (r *Runner) reconcileOrphanFilter(tap string) (bool, error) {

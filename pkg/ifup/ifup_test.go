@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -31,6 +32,7 @@ type rig struct {
 	nets *fakeNetworks
 	r    *Runner
 	out  *bytes.Buffer
+	logs *bytes.Buffer
 	exec [][]string
 }
 
@@ -41,11 +43,11 @@ func newRig(t *testing.T) *rig {
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.NFDHCPDStateDir = filepath.Join(dir, "nfdhcpd")
 	cfg.IfupExtraScript = filepath.Join(dir, "ifup-extra")
-	g := &rig{t: t, cfg: cfg, host: newFakeHost(), fw: newFakeFirewall(), nets: &fakeNetworks{}, out: &bytes.Buffer{}}
+	g := &rig{t: t, cfg: cfg, host: newFakeHost(), fw: newFakeFirewall(), nets: &fakeNetworks{}, out: &bytes.Buffer{}, logs: &bytes.Buffer{}}
 	g.host.addTap("tap0", 10)
 	g.host.addTap("tap1", 11)
 	r, err := New(Deps{Config: cfg, Host: g.host, Firewall: g.fw, Networks: g.nets, Stdout: g.out,
-		LockTimeout: 5 * time.Second,
+		LockTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(g.logs, nil)),
 		Exec: func(path string, argv, env []string) error {
 			g.exec = append(g.exec, argv)
 			return nil
@@ -146,7 +148,8 @@ func TestUpRoutedAllTags(t *testing.T) {
 		"route 198.18.100.2/32 tap1 100",
 		"route 2001:db8:100:0:a800:1ff:fe2d:2b3b/128 tap1 100",
 		"rule4 mark 0xd1d10064 100", "rule6 mark 0xd1d10064 100",
-		"sysctl net/ipv4/conf/tap1/proxy_arp 1", "sysctl net/ipv6/conf/tap1/proxy_ndp 0",
+		"sysctl net/ipv4/conf/tap1/forwarding 1", "sysctl net/ipv4/conf/tap1/proxy_arp 1",
+		"sysctl net/ipv6/conf/tap1/forwarding 1", "sysctl net/ipv6/conf/tap1/proxy_ndp 0",
 		"tap tap1 cc:47:52:4e:45:54 0 ",
 	}
 	if got := g.host.snapshot(); !slices.Equal(got, want) {
@@ -318,7 +321,7 @@ func TestCrashRecovery(t *testing.T) {
 			g.host.mu.Unlock()
 			if then == "up" {
 				g.mustUp(routedEnv, allTags)
-				if rec := g.record("tap1"); !rec.Complete || rec.HostApplied == nil || len(g.host.snapshot()) != 8 {
+				if rec := g.record("tap1"); !rec.Complete || rec.HostApplied == nil || len(g.host.snapshot()) != 10 {
 					t.Fatalf("not completed: %+v %q", rec, g.host.snapshot())
 				}
 			}
@@ -363,8 +366,6 @@ func TestFailures(t *testing.T) {
 		{name: "bad MAC", file: routedEnv, over: map[string]string{"MAC": "aa:bb"}, err: ganeti.ErrInvalid, msg: "MAC"},
 		{name: "no tap", file: routedEnv, over: map[string]string{"INTERFACE": "tap7"}, err: netplan.ErrNoSuchLink, msg: "tap7: tap tap7: no such device"},
 		{name: "no table", file: routedEnv, over: map[string]string{"LINK": "main"}, err: netplan.ErrNoTable},
-		{name: "table without default route", file: routedEnv, over: map[string]string{"LINK": "101"},
-			err: netplan.ErrNoDefaultRoute, msg: "tap1: table 101 has no IPv4 default route"},
 		{name: "no bridge", file: bridgedEnv, over: map[string]string{"LINK": "nobr", "BRIDGE": "nobr"}, err: netplan.ErrNoSuchLink, msg: "tap0: bridge nobr"},
 		{name: "ip outside network", file: routedEnv, over: map[string]string{"IP": "198.51.100.4"}, err: netplan.ErrOutsideNetwork},
 		{name: "firewall fails", file: routedEnv, setup: func(g *rig) { g.fw.err = errors.New("nft: EPERM") }, msg: "tap1: firewall: nft: EPERM"},
@@ -592,5 +593,86 @@ func TestNoLeak(t *testing.T) {
 	g.assertClean(taps...)
 	if ents, _ := os.ReadDir(g.r.st.dir); len(ents) != 0 {
 		t.Fatalf("state dir not empty: %v", ents)
+	}
+}
+
+// A table without default routes never fails an up: everything but the
+// uplink-side steps is set up, one warning says what was skipped, and a
+// reconcile completes the steps once the table has a default route.
+func TestUpWithoutUplink(t *testing.T) {
+	g := newRig(t)
+	g.mustUp(routedEnv, map[string]string{"LINK": "101"})
+	rec := g.record("tap1")
+	if rec == nil || !rec.Complete || len(rec.Plan.Host.UplinkPending) != 2 {
+		t.Fatalf("record: %+v", rec)
+	}
+	snap := g.host.snapshot()
+	if slices.ContainsFunc(snap, func(o string) bool { return strings.HasPrefix(o, "proxy ") }) ||
+		!slices.Contains(snap, "route 198.18.100.2/32 tap1 101") || !slices.Contains(snap, "sysctl net/ipv4/conf/tap1/forwarding 1") {
+		t.Fatalf("host: %q", snap)
+	}
+	logs := g.logs.String()
+	if strings.Count(logs, "level=WARN") != 1 || !strings.Contains(logs, "no IPv6 default route: proxy NDP and unsolicited NA of 2001:db8:100:0:a800:1ff:fe2d:2b3b skipped") ||
+		!strings.Contains(logs, "no IPv4 default route: gratuitous ARP of 198.18.100.2 skipped") || !strings.Contains(logs, "UPLINK_101") {
+		t.Fatalf("warning: %s", logs)
+	}
+
+	// Still no route: reconcile changes nothing.
+	if err := g.run([]string{"diktyo-ifup", "reconcile"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.host.snapshot(); !slices.Equal(got, snap) {
+		t.Fatalf("reconcile without uplink changed %q to %q", snap, got)
+	}
+	// The table gets an IPv6 default route only, then an IPv4 one too.
+	g.host.mu.Lock()
+	g.host.uplinks[101] = [2]string{"", "eth1"}
+	g.host.mu.Unlock()
+	if err := g.run([]string{"diktyo-ifup", "reconcile"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rec := g.record("tap1"); len(rec.Plan.Host.UplinkPending) != 1 || !slices.Contains(g.host.snapshot(), "proxy 2001:db8:100:0:a800:1ff:fe2d:2b3b eth1") {
+		t.Fatalf("after the IPv6 route: %+v %q", rec.Plan.Host, g.host.snapshot())
+	}
+	g.host.mu.Lock()
+	g.host.uplinks[101] = [2]string{"eth1", "eth1"}
+	g.host.mu.Unlock()
+	if err := g.run([]string{"diktyo-ifup", "reconcile"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec = g.record("tap1")
+	if len(rec.Plan.Host.UplinkPending) != 0 || len(rec.Plan.Host.Announce) != 2 {
+		t.Fatalf("after the IPv4 route: %+v", rec.Plan.Host)
+	}
+	// The completed record equals a fresh plan: a repeated up keeps it.
+	calls := len(g.host.calls)
+	g.mustUp(routedEnv, map[string]string{"LINK": "101"})
+	if slices.ContainsFunc(g.host.calls[calls:], func(c string) bool { return strings.HasPrefix(c, "remove") }) {
+		t.Fatalf("a repeated up tore the NIC down: %q", g.host.calls[calls:])
+	}
+	if err := g.r.Down(context.Background(), "tap1", nil); err != nil {
+		t.Fatal(err)
+	}
+	g.assertClean("tap1")
+}
+
+// A configured uplink (UPLINK_<table>, UPLINK) serves a table without a
+// default route while the device exists.
+func TestUpConfiguredUplink(t *testing.T) {
+	g := newRig(t)
+	g.cfg.Uplink = "eth7"
+	g.cfg.Uplinks["101"] = "eth5"
+	g.host.links["eth5"] = netplan.LinkFacts{Name: "eth5", Exists: true, Index: 5, Kind: "veth"}
+	g.mustUp(routedEnv, map[string]string{"LINK": "101"})
+	if rec := g.record("tap1"); len(rec.Plan.Host.UplinkPending) != 0 || !slices.Contains(g.host.snapshot(), "proxy 2001:db8:100:0:a800:1ff:fe2d:2b3b eth5") {
+		t.Fatalf("with UPLINK_101: %+v %q", rec.Plan.Host, g.host.snapshot())
+	}
+	if g.logs.Len() != 0 {
+		t.Fatalf("logs: %s", g.logs)
+	}
+	// The global uplink does not exist: pending, and the warning says so.
+	g.mustUp(routedEnv, map[string]string{"LINK": "102", "INTERFACE": "tap0", "INSTANCE": "b"})
+	if rec := g.record("tap0"); len(rec.Plan.Host.UplinkPending) != 2 || !strings.Contains(g.logs.String(), "the configured uplink eth7 does not exist") {
+		t.Fatalf("with a missing UPLINK: %+v\n%s", rec.Plan.Host, g.logs)
 	}
 }

@@ -55,12 +55,20 @@ type Config struct {
 	// TapConstantMAC is the MAC every routed tap gets.
 	TapConstantMAC net.HardwareAddr
 
-	// Network tags (gnt-networking names).
+	// Network tags (gnt-networking names). IPLessRoutedTag is used only
+	// with RoutedRequireTag.
 	IPLessRoutedTag string
 	MACFilteredTag  string
 	NFDHCPDTag      string
-	DNSTag          string
-	BridgedTag      string
+	// RoutedRequireTag gives the routed setup only to NICs of networks
+	// tagged IPLessRoutedTag, as GRNET's scripts did
+	// (ROUTED_REQUIRE_TAG; default no: every routed NIC gets it).
+	RoutedRequireTag bool
+	// Uplink is the device of the uplink-side steps of routed NICs whose
+	// table has no default route (UPLINK); Uplinks the same per table,
+	// keyed by the table's number or rt_tables name (UPLINK_<table>).
+	Uplink  string
+	Uplinks map[string]string
 
 	// AntiSpoof filters what a VM may send (source MAC and addresses).
 	AntiSpoof bool
@@ -91,22 +99,35 @@ func Default() *Config {
 		IPLessRoutedTag: "ip-less-routed",
 		MACFilteredTag:  "private-filtered",
 		NFDHCPDTag:      "nfdhcpd",
-		DNSTag:          "dns",
-		BridgedTag:      "bridged",
 		AntiSpoof:       true,
 		DHCPQueue:       42,
 		RSQueue:         43,
 		NSQueue:         44,
 		DHCPv6Queue:     45,
+		Uplinks:         map[string]string{},
 		Raw:             map[string]string{},
 	}
 }
 
-// ignoredKeys are gnt-networking keys that diktyo-ifup accepts without a
-// warning but does not use (external program paths, logging, DNS updates
-// done by the hooks, Xen).
-var ignoredKeys = []string{
-	"SERVICENAME", "LOGFILE", "GANETI_NIC_DIR", "MASQ_TAG", "NFDHCPD_STATE_EXTRA",
+// UplinkFor returns the configured uplink of a routing table, given as
+// its number and as the NIC's LINK (a number or an rt_tables name):
+// UPLINK_<number>, else UPLINK_<LINK>, else UPLINK; "" for none.
+func (c *Config) UplinkFor(table int, link string) string {
+	if dev := c.Uplinks[strconv.Itoa(table)]; dev != "" {
+		return dev
+	}
+	if dev := c.Uplinks[link]; dev != "" {
+		return dev
+	}
+	return c.Uplink
+}
+
+// unusedKeys are gnt-networking keys that diktyo does not use (external
+// program paths, logging, its service hooks, DNS updates, Xen): a file
+// copied from gnt-networking is accepted, and one warning names the keys
+// it sets that have no effect.
+var unusedKeys = []string{
+	"DNS_TAG", "BRIDGED_TAG", "IPSPOOF", "RUNLOCKED_OPTS", "MAC2EUI64", "SERVICENAME", "LOGFILE", "GANETI_NIC_DIR", "MASQ_TAG", "NFDHCPD_STATE_EXTRA",
 	"AUTHENTICATION_METHOD", "SERVER", "FZONE", "TTL", "KEYFILE",
 	"KERBEROS_PRINCIPAL", "KERBEROS_KEYTAB", "KERBEROS_KSTART_ARGS", "KERBEROS_TICKET",
 	"IPTABLES", "IPTABLES_SAVE", "IP6TABLES", "IP6TABLES_SAVE", "ARPTABLES",
@@ -129,8 +150,8 @@ var setters = map[string]setter{
 	"IP_LESS_ROUTED_TAG": tagSetter(func(c *Config) *string { return &c.IPLessRoutedTag }),
 	"MAC_FILTERED_TAG":   tagSetter(func(c *Config) *string { return &c.MACFilteredTag }),
 	"NFDHCPD_TAG":        tagSetter(func(c *Config) *string { return &c.NFDHCPDTag }),
-	"DNS_TAG":            tagSetter(func(c *Config) *string { return &c.DNSTag }),
-	"BRIDGED_TAG":        tagSetter(func(c *Config) *string { return &c.BridgedTag }),
+	"ROUTED_REQUIRE_TAG": boolSetter(func(c *Config) *bool { return &c.RoutedRequireTag }),
+	"UPLINK":             devSetter(func(c *Config) *string { return &c.Uplink }),
 	"ANTI_SPOOF":         boolSetter(func(c *Config) *bool { return &c.AntiSpoof }),
 	"QUEUE_BYPASS":       boolSetter(func(c *Config) *bool { return &c.QueueBypass }),
 	"PER_TAP_RULES":      boolSetter(func(c *Config) *bool { return &c.PerTapRules }),
@@ -159,6 +180,21 @@ func ovsdbSetter(c *Config, v string) error {
 	c.OVSDB = v
 	return nil
 }
+
+// devSetter accepts a network device name (the kernel's rules: at most
+// 15 bytes, no white space, '/' or ':', not "." or "..").
+func devSetter(f func(*Config) *string) setter {
+	return func(c *Config, v string) error {
+		if len(v) > 15 || v == "." || v == ".." || strings.ContainsAny(v, " \t/:") {
+			return fmt.Errorf("%w %q: want a network device name", ErrBadValue, v)
+		}
+		*f(c) = v
+		return nil
+	}
+}
+
+// uplinkKeyPrefix starts the per-table uplink keys, UPLINK_<table>.
+const uplinkKeyPrefix = "UPLINK_"
 
 func macSetter(f func(*Config) *net.HardwareAddr) setter {
 	return func(c *Config, v string) error {
@@ -230,7 +266,7 @@ func (e *KeyError) Unwrap() error { return e.Err }
 // lines and "#" comments.
 func Parse(r io.Reader) (*Config, []string, error) {
 	c := Default()
-	var warnings []string
+	var warnings, unused []string
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	line := 0
@@ -245,18 +281,37 @@ func Parse(r io.Reader) (*Config, []string, error) {
 		}
 		c.Raw[key] = val
 		set, known := setters[key]
+		if table, ok := strings.CutPrefix(key, uplinkKeyPrefix); ok && table != "" {
+			known = true
+			set = func(c *Config, v string) error {
+				var dev string
+				if err := devSetter(func(*Config) *string { return &dev })(c, v); err != nil {
+					return err
+				}
+				c.Uplinks[table] = dev
+				return nil
+			}
+		}
 		switch {
 		case known && val != "":
 			if err := set(c, val); err != nil {
 				return nil, nil, &KeyError{Line: line, Key: key, Err: err}
 			}
-		case known, slices.Contains(ignoredKeys, key):
+		case known:
+		case slices.Contains(unusedKeys, key):
+			unused = append(unused, fmt.Sprintf("%s (line %d)", key, line))
 		default:
 			warnings = append(warnings, fmt.Sprintf("line %d: unknown key %s ignored", line, key))
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("line %d: %w", line+1, err)
+	}
+	if len(unused) > 0 {
+		warnings = append(warnings, "gnt-networking settings diktyo does not use, ignored: "+strings.Join(unused, ", "))
+	}
+	if _, set := c.Raw["IP_LESS_ROUTED_TAG"]; set && !c.RoutedRequireTag {
+		warnings = append(warnings, "IP_LESS_ROUTED_TAG has no effect unless ROUTED_REQUIRE_TAG=yes (every routed NIC gets the routed setup)")
 	}
 	return c, warnings, nil
 }
@@ -398,11 +453,10 @@ func (c *Config) Marshal() []byte {
 		{"OVS_DB", c.OVSDB},
 		{"MAC_MASK", c.MACMask.String()},
 		{"TAP_CONSTANT_MAC", c.TapConstantMAC.String()},
-		{"IP_LESS_ROUTED_TAG", c.IPLessRoutedTag},
 		{"MAC_FILTERED_TAG", c.MACFilteredTag},
 		{"NFDHCPD_TAG", c.NFDHCPDTag},
-		{"DNS_TAG", c.DNSTag},
-		{"BRIDGED_TAG", c.BridgedTag},
+		{"ROUTED_REQUIRE_TAG", yn(c.RoutedRequireTag)},
+		{"UPLINK", c.Uplink},
 		{"ANTI_SPOOF", yn(c.AntiSpoof)},
 		{"DHCP_QUEUE", strconv.Itoa(int(c.DHCPQueue))},
 		{"RS_QUEUE", strconv.Itoa(int(c.RSQueue))},
@@ -411,11 +465,29 @@ func (c *Config) Marshal() []byte {
 		{"QUEUE_BYPASS", yn(c.QueueBypass)},
 		{"PER_TAP_RULES", yn(c.PerTapRules)},
 	} {
-		q := "'"
-		if strings.Contains(kv[1], q) {
-			q = `"`
-		}
-		fmt.Fprintf(&b, "%s=%s%s%s\n", kv[0], q, kv[1], q)
+		fmt.Fprintf(&b, "%s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	// IP_LESS_ROUTED_TAG only where it has an effect or was changed: a
+	// default left unused would make Parse warn about it.
+	if c.RoutedRequireTag || c.IPLessRoutedTag != Default().IPLessRoutedTag {
+		fmt.Fprintf(&b, "IP_LESS_ROUTED_TAG=%s\n", shellQuote(c.IPLessRoutedTag))
+	}
+	tables := make([]string, 0, len(c.Uplinks))
+	for t := range c.Uplinks {
+		tables = append(tables, t)
+	}
+	slices.Sort(tables)
+	for _, t := range tables {
+		fmt.Fprintf(&b, "%s%s=%s\n", uplinkKeyPrefix, t, shellQuote(c.Uplinks[t]))
 	}
 	return b.Bytes()
+}
+
+// shellQuote quotes v as Parse reads it back: single quotes, or double
+// quotes around a value holding a single quote.
+func shellQuote(v string) string {
+	if strings.Contains(v, "'") {
+		return `"` + v + `"`
+	}
+	return "'" + v + "'"
 }

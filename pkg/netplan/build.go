@@ -43,11 +43,22 @@ const ProfileTagPrefix = "synnefo:network:"
 
 // Options is the part of diktyo's configuration the planner needs.
 type Options struct {
-	// Network tag names (gnt-networking's MAC_FILTERED_TAG and
-	// NFDHCPD_TAG). IP_LESS_ROUTED_TAG needs no option: every routed NIC
-	// gets GRNET's ip-less-routed setup.
-	MACFilteredTag string
-	NFDHCPDTag     string
+	// Network tag names (gnt-networking's MAC_FILTERED_TAG, NFDHCPD_TAG
+	// and IP_LESS_ROUTED_TAG).
+	MACFilteredTag  string
+	NFDHCPDTag      string
+	IPLessRoutedTag string
+	// RoutedRequireTag gives the routed IPv4/IPv6 setup (rules, routes,
+	// sysctls, proxies, announcements, ARP gateway) only to NICs of
+	// networks tagged IPLessRoutedTag, as GRNET's scripts did; the other
+	// routed NICs get only the constant tap MAC and the firewall. Without
+	// it every routed NIC gets the setup, as Ganeti's own routed mode does.
+	RoutedRequireTag bool
+	// Uplink is the device to use for the uplink-side steps (proxy NDP,
+	// unsolicited NA, gratuitous ARP) of a routed NIC whose table has no
+	// default route of that family (UPLINK_<table> or UPLINK); "" for
+	// none. It is used only while it exists (HostFacts.Link).
+	Uplink string
 	// TapMAC is the MAC of every routed tap (TAP_CONSTANT_MAC).
 	TapMAC net.HardwareAddr
 	// MACMask selects the MAC prefix of a private-filtered network.
@@ -219,7 +230,11 @@ func Build(in Input) (*Plan, error) {
 
 // planRouted fills in the routed parts: GRNET's proxy-ARP/NDP setup in
 // which the host has no address in the VM's network (the ip-less-routed
-// setup, which diktyo always uses for routed NICs).
+// setup), plus forwarding on the tap as Ganeti's net-common sets it.
+// Steps on the uplink (proxy NDP, unsolicited NA, gratuitous ARP) need
+// the table's default route device, or the configured uplink; without
+// either they are left out and listed in Host.UplinkPending, and the NIC
+// still comes up.
 func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) error {
 	tap, f := p.NIC.Tap, in.Facts
 	if f.Table <= 0 {
@@ -229,6 +244,9 @@ func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) er
 		return fmt.Errorf("%w: TAP_CONSTANT_MAC %q: want 6 octets", ErrInvalid, in.Options.TapMAC)
 	}
 	p.Host.Tap.MAC = cloneMAC(in.Options.TapMAC)
+	if in.Options.RoutedRequireTag && (netw == nil || in.Options.IPLessRoutedTag == "" || !netw.Tags.Has(in.Options.IPLessRoutedTag)) {
+		return nil
+	}
 	rule := func(family int) Rule { return Rule{Family: family, IIF: tap, Table: f.Table} }
 	if !in.Options.PerTapRules && (ip4.IsValid() || ip6.IsValid()) {
 		mark, err := RouteMark(f.Table)
@@ -238,27 +256,34 @@ func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) er
 		p.Filter.RouteMark = mark
 		rule = func(family int) Rule { return Rule{Family: family, Mark: mark, Table: f.Table} }
 	}
+	uplink := func(family int) string { return f.UplinkOr(family, in.Options.Uplink) }
 	if ip4.IsValid() {
-		if _, err := f.Uplink(4); err != nil {
-			return err
-		}
-		p.Host.Sysctls = append(p.Host.Sysctls, Sysctl{Key: "net/ipv4/conf/" + tap + "/proxy_arp", Value: "1"})
+		p.Host.Sysctls = append(p.Host.Sysctls,
+			Sysctl{Key: "net/ipv4/conf/" + tap + "/proxy_arp", Value: "1"},
+			Sysctl{Key: "net/ipv4/conf/" + tap + "/forwarding", Value: "1"})
 		p.Host.Rules = append(p.Host.Rules, rule(4))
 		p.Host.Routes = append(p.Host.Routes, Route{Dst: netip.PrefixFrom(ip4, 32), Dev: tap, Table: f.Table})
-		p.Host.Announce = append(p.Host.Announce, Announce{Kind: GratuitousARP, Addr: ip4, Dev: f.Uplink4})
+		if dev := uplink(4); dev != "" {
+			p.Host.Announce = append(p.Host.Announce, Announce{Kind: GratuitousARP, Addr: ip4, Dev: dev})
+		} else {
+			p.Host.UplinkPending = append(p.Host.UplinkPending, UplinkPending{Addr: ip4, Table: f.Table})
+		}
 		if netw != nil && netw.Gateway.IsValid() {
 			p.Filter.ARPGateway = netw.Gateway
 		}
 	}
 	if ip6.IsValid() {
-		if _, err := f.Uplink(6); err != nil {
-			return err
-		}
-		p.Host.Sysctls = append(p.Host.Sysctls, Sysctl{Key: "net/ipv6/conf/" + tap + "/proxy_ndp", Value: "0"})
+		p.Host.Sysctls = append(p.Host.Sysctls,
+			Sysctl{Key: "net/ipv6/conf/" + tap + "/proxy_ndp", Value: "0"},
+			Sysctl{Key: "net/ipv6/conf/" + tap + "/forwarding", Value: "1"})
 		p.Host.Rules = append(p.Host.Rules, rule(6))
 		p.Host.Routes = append(p.Host.Routes, Route{Dst: netip.PrefixFrom(ip6, 128), Dev: tap, Table: f.Table})
-		p.Host.ProxyNeighs = append(p.Host.ProxyNeighs, ProxyNeigh{Addr: ip6, Dev: f.Uplink6})
-		p.Host.Announce = append(p.Host.Announce, Announce{Kind: UnsolicitedNA, Addr: ip6, Dev: f.Uplink6})
+		if dev := uplink(6); dev != "" {
+			p.Host.ProxyNeighs = append(p.Host.ProxyNeighs, ProxyNeigh{Addr: ip6, Dev: dev})
+			p.Host.Announce = append(p.Host.Announce, Announce{Kind: UnsolicitedNA, Addr: ip6, Dev: dev})
+		} else {
+			p.Host.UplinkPending = append(p.Host.UplinkPending, UplinkPending{Addr: ip6, Table: f.Table})
+		}
 	}
 	return nil
 }

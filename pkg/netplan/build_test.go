@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,12 +24,13 @@ const (
 
 func testOptions() Options {
 	return Options{
-		MACFilteredTag: "private-filtered",
-		NFDHCPDTag:     "nfdhcpd",
-		TapMAC:         net.HardwareAddr{0xcc, 0x47, 0x52, 0x4e, 0x45, 0x54},
-		MACMask:        net.HardwareAddr{0xff, 0xff, 0xf0, 0, 0, 0},
-		AntiSpoof:      true,
-		Queues:         Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45},
+		MACFilteredTag:  "private-filtered",
+		NFDHCPDTag:      "nfdhcpd",
+		IPLessRoutedTag: "ip-less-routed",
+		TapMAC:          net.HardwareAddr{0xcc, 0x47, 0x52, 0x4e, 0x45, 0x54},
+		MACMask:         net.HardwareAddr{0xff, 0xff, 0xf0, 0, 0, 0},
+		AntiSpoof:       true,
+		Queues:          Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45},
 	}
 }
 
@@ -44,6 +46,13 @@ func routedFacts(tap string, table int) HostFacts {
 		Tap:   LinkFacts{Name: tap, Exists: true, Index: 7, Kind: "tun"},
 		Table: table, Uplink4: "eth1", Uplink6: "eth1",
 	}
+}
+
+// noUplink is f of a table without default routes, with link as the
+// facts of the configured uplink.
+func noUplink(f HostFacts, link LinkFacts) HostFacts {
+	f.Uplink4, f.Uplink6, f.Link = "", "", link
+	return f
 }
 
 // env loads a real Ganeti dump and applies overrides ("" deletes).
@@ -105,6 +114,24 @@ func TestBuildGolden(t *testing.T) {
 		{name: "routed-disable-ipv6", file: routed, facts: routedFacts("tap1", 100),
 			over: map[string]string{"TAGS": "disable_ipv6 synnefo:network:0:limited"}},
 		{name: "routed-no-network", file: routed, facts: routedFacts("tap1", 100), over: noNetwork},
+		{name: "routed-no-uplink", file: routed, facts: noUplink(routedFacts("tap1", 100), LinkFacts{})},
+		{name: "routed-no-ipv6-uplink", file: routed, facts: func() HostFacts {
+			f := routedFacts("tap1", 100)
+			f.Uplink6 = ""
+			return f
+		}()},
+		{name: "routed-configured-uplink", file: routed,
+			facts: noUplink(routedFacts("tap1", 100), LinkFacts{Name: "eth9", Exists: true, Index: 9, Kind: "veth"}),
+			opts:  func(o *Options) { o.Uplink = "eth9" }},
+		{name: "routed-configured-uplink-missing", file: routed,
+			facts: noUplink(routedFacts("tap1", 100), LinkFacts{Name: "eth9"}),
+			opts:  func(o *Options) { o.Uplink = "eth9" }},
+		{name: "routed-require-tag-untagged", file: routed, facts: routedFacts("tap1", 100),
+			over: map[string]string{"NETWORK_TAGS": "nfdhcpd"},
+			opts: func(o *Options) { o.RoutedRequireTag = true }},
+		{name: "routed-require-tag-tagged", file: routed, facts: routedFacts("tap1", 100),
+			over: map[string]string{"NETWORK_TAGS": "nfdhcpd ip-less-routed"},
+			opts: func(o *Options) { o.RoutedRequireTag = true }},
 		{name: "bridged-private-filtered", file: bridged, facts: bridgeFacts("tap0", "gntbr0", 1500),
 			over: map[string]string{"NETWORK_TAGS": "private-filtered nfdhcpd", "INTERFACE_NAME": "nic0",
 				"TAGS": "synnefo:network:nic0:limited"}},
@@ -178,8 +205,6 @@ func TestBuildErrors(t *testing.T) {
 		{name: "ovs bridge missing", file: bridged, over: map[string]string{"MODE": "openvswitch"},
 			facts: func(f *HostFacts) { f.Link.Exists = false }, err: ErrNoSuchLink},
 		{name: "no table", file: routed, facts: func(f *HostFacts) { f.Table = 0 }, err: ErrNoTable},
-		{name: "no default route", file: routed, facts: func(f *HostFacts) { f.Uplink4 = "" }, err: ErrNoDefaultRoute, msg: "table 100 has no IPv4 default route"},
-		{name: "no IPv6 default route", file: routed, facts: func(f *HostFacts) { f.Uplink6 = "" }, err: ErrNoDefaultRoute, msg: "IPv6"},
 		{name: "ip outside", file: routed, over: map[string]string{"IP": "198.51.100.9"}, err: ErrOutsideNetwork, msg: "198.51.100.9 is not in 198.18.100.0/24"},
 		{name: "ipv6 in IP", file: routed, over: map[string]string{"IP": "2001:db8::5"}, err: ErrInvalid},
 		{name: "bad tap name", file: routed, over: map[string]string{"INTERFACE": "../../etc"}, err: ErrInvalid},
@@ -257,5 +282,46 @@ func TestSameNIC(t *testing.T) {
 	}
 	if !(NICID{Instance: "v", Index: 2}).SameNIC(NICID{Instance: "v", Index: 2}) {
 		t.Error("index match without UUIDs")
+	}
+}
+
+func TestCompleteUplink(t *testing.T) {
+	e := env(t, routed, nil)
+	p, err := Build(Input{Env: e, Network: e.Network, Options: testOptions(), Facts: noUplink(routedFacts("tap1", 100), LinkFacts{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Host
+	if len(h.UplinkPending) != 2 || len(h.Announce) != 0 || len(h.ProxyNeighs) != 0 {
+		t.Fatalf("plan without uplink: pending %v, announce %v, proxies %v", h.UplinkPending, h.Announce, h.ProxyNeighs)
+	}
+	// Nothing known yet: nothing changes.
+	same, added := CompleteUplink(h, "", "")
+	if len(same.UplinkPending) != 2 || len(added.Announce)+len(added.ProxyNeighs) != 0 || added.Tap.Name != "tap1" {
+		t.Fatalf("CompleteUplink without uplinks: %+v, %+v", same, added)
+	}
+	// IPv6 first, then IPv4: the result equals a plan made with both.
+	half, added := CompleteUplink(h, "", "eth1")
+	if len(half.UplinkPending) != 1 || !half.UplinkPending[0].Addr.Is4() || len(added.ProxyNeighs) != 1 || len(added.Announce) != 1 {
+		t.Fatalf("IPv6 completion: %+v, added %+v", half, added)
+	}
+	full, added := CompleteUplink(half, "eth1", "")
+	if len(added.Announce) != 1 || added.Announce[0].Kind != GratuitousARP || len(added.ProxyNeighs) != 0 {
+		t.Fatalf("IPv4 completion added %+v", added)
+	}
+	want, err := Build(Input{Env: e, Network: e.Network, Options: testOptions(), Facts: routedFacts("tap1", 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortHost := func(h Host) string {
+		slices.SortFunc(h.Announce, func(a, b Announce) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
+		b, _ := json.Marshal(Plan{Host: h})
+		return string(b)
+	}
+	if got, w := sortHost(full), sortHost(want.Host); got != w {
+		t.Fatalf("completed host\n%s\nwant\n%s", got, w)
+	}
+	if s := (UplinkPending{Addr: h.UplinkPending[1].Addr}).Steps(); s != "proxy NDP and unsolicited NA" {
+		t.Fatalf("Steps = %q", s)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 )
 
 // Host is the link-level and routing state of one NIC, applied by
@@ -25,6 +27,72 @@ type Host struct {
 	Announce []Announce `json:"announce,omitempty"`
 	// OVS is the Open vSwitch port (openvswitch mode only).
 	OVS *OVSPort `json:"ovs,omitempty"`
+	// UplinkPending are the uplink-side steps of a routed NIC left out
+	// because its table had no uplink for the address's family when the
+	// plan was made; CompleteUplink adds them once there is one.
+	UplinkPending []UplinkPending `json:"uplink_pending,omitempty"`
+}
+
+// UplinkPending is a routed NIC's address whose uplink-side steps wait
+// for an uplink of Table: a gratuitous ARP for IPv4, a proxy NDP entry
+// and an unsolicited NA for IPv6.
+type UplinkPending struct {
+	Addr  netip.Addr `json:"addr"`
+	Table int        `json:"table"`
+}
+
+// Family is 4 or 6.
+func (u UplinkPending) Family() int {
+	if u.Addr.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// Steps names what waits for the uplink.
+func (u UplinkPending) Steps() string {
+	if u.Addr.Is4() {
+		return "gratuitous ARP"
+	}
+	return "proxy NDP and unsolicited NA"
+}
+
+// CompleteUplink moves the pending steps of h whose family has an uplink
+// now (uplink4, uplink6; "" for none) into h's proxy entries and
+// announcements. It returns the completed plan and the part of it that
+// is new (the tap and the added steps only), which is empty when nothing
+// could be completed.
+func CompleteUplink(h Host, uplink4, uplink6 string) (done Host, added Host) {
+	done = h
+	done.UplinkPending = nil
+	done.ProxyNeighs = slices.Clone(h.ProxyNeighs)
+	done.Announce = slices.Clone(h.Announce)
+	added = Host{Tap: Tap{Name: h.Tap.Name}}
+	defer func() {
+		// Announcements in Build's order (gratuitous ARP, then NA), so a
+		// completed plan equals a plan made with the uplink.
+		slices.SortStableFunc(done.Announce, func(a, b Announce) int {
+			return strings.Compare(string(a.Kind), string(b.Kind))
+		})
+	}()
+	for _, u := range h.UplinkPending {
+		switch {
+		case u.Addr.Is4() && uplink4 != "":
+			an := Announce{Kind: GratuitousARP, Addr: u.Addr, Dev: uplink4}
+			done.Announce = append(done.Announce, an)
+			added.Announce = append(added.Announce, an)
+		case u.Addr.Is6() && uplink6 != "":
+			pn := ProxyNeigh{Addr: u.Addr, Dev: uplink6}
+			an := Announce{Kind: UnsolicitedNA, Addr: u.Addr, Dev: uplink6}
+			done.ProxyNeighs = append(done.ProxyNeighs, pn)
+			done.Announce = append(done.Announce, an)
+			added.ProxyNeighs = append(added.ProxyNeighs, pn)
+			added.Announce = append(added.Announce, an)
+		default:
+			done.UplinkPending = append(done.UplinkPending, u)
+		}
+	}
+	return done, added
 }
 
 // Tap is how the tap device itself is set up.
@@ -179,4 +247,17 @@ func (f HostFacts) Uplink(family int) (string, error) {
 		return "", &NoDefaultRouteError{Table: f.Table, Family: family}
 	}
 	return dev, nil
+}
+
+// UplinkOr returns the device of the uplink-side steps of family: the
+// table's default route device, else configured when it exists (the
+// facts read it as Link), else "".
+func (f HostFacts) UplinkOr(family int, configured string) string {
+	if dev, err := f.Uplink(family); err == nil {
+		return dev
+	}
+	if configured != "" && f.Link.Exists && f.Link.Name == configured {
+		return configured
+	}
+	return ""
 }

@@ -120,11 +120,12 @@ func (h *Host) appendJSON(w *jsonx.Writer) {
 		w.Key("ovs")
 		h.OVS.AppendJSON(w)
 	}
+	w.ArrayField("uplink_pending", len(h.UplinkPending), func(i int) { h.UplinkPending[i].appendJSON(w) })
 	w.EndObject()
 }
 
 func (h *Host) decodeJSON(r *jsonx.Reader) error {
-	names := []string{"tap", "sysctls", "rules", "routes", "proxy_neighs", "announce", "ovs"}
+	names := []string{"tap", "sysctls", "rules", "routes", "proxy_neighs", "announce", "ovs", "uplink_pending"}
 	return r.Object(names, func(i int) error {
 		switch i {
 		case 0:
@@ -139,9 +140,29 @@ func (h *Host) decodeJSON(r *jsonx.Reader) error {
 			return jsonx.Slice(r, &h.ProxyNeighs, (*ProxyNeigh).DecodeJSON)
 		case 5:
 			return jsonx.Slice(r, &h.Announce, (*Announce).decodeJSON)
-		default:
+		case 6:
 			return jsonx.Ptr(r, &h.OVS, (*OVSPort).DecodeJSON)
+		default:
+			return jsonx.Slice(r, &h.UplinkPending, (*UplinkPending).decodeJSON)
 		}
+	})
+}
+
+func (u *UplinkPending) appendJSON(w *jsonx.Writer) {
+	w.BeginObject()
+	w.Key("addr")
+	w.Addr(u.Addr)
+	w.Key("table")
+	w.Int(int64(u.Table))
+	w.EndObject()
+}
+
+func (u *UplinkPending) decodeJSON(r *jsonx.Reader) error {
+	return r.Object([]string{"addr", "table"}, func(i int) error {
+		if i == 0 {
+			return r.Addr(&u.Addr)
+		}
+		return r.Int(&u.Table)
 	})
 }
 
