@@ -1,13 +1,17 @@
 package binding
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // tempPrefix starts the names of WriteFile's temp files: hidden, so that
@@ -67,6 +71,7 @@ func WriteFile(dir string, b *Binding) error {
 	if err := f.Chmod(0o644); err != nil {
 		return fmt.Errorf("write binding %s: %w", b.Tap, err)
 	}
+	markWritten(f)
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write binding %s: %w", b.Tap, err)
 	}
@@ -94,6 +99,64 @@ func Remove(dir, tap string) error {
 	}
 	return nil
 }
+
+// WrittenXattr is the extended attribute WriteFile puts on the files it
+// writes (value WrittenBy), so that files of others are told apart.
+const (
+	WrittenXattr = "user.diktyo"
+	WrittenBy    = "diktyo-ifup"
+)
+
+// markWritten sets WrittenXattr on f. A file system without user extended
+// attributes leaves the file unmarked: it is then never taken for one of
+// WriteFile's (Written), which only costs a leftover file.
+func markWritten(f *os.File) {
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.Fsetxattr(int(fd), WrittenXattr, []byte(WrittenBy), 0) })
+	}
+}
+
+// Written reports whether the binding file at path is one WriteFile wrote
+// and nobody changed since: it carries WriteFile's mark (WrittenXattr) and
+// holds exactly what WriteFile writes for the binding it describes. A
+// file written by hand, by GRNET's scripts or by another tool is not, and
+// diktyo never removes such a file on its own.
+func Written(path string) (bool, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() > maxWrittenSize {
+		return false, err
+	}
+	var mark [len(WrittenBy) + 1]byte
+	n, xerr := -1, error(nil)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	if err := rc.Control(func(fd uintptr) { n, xerr = unix.Fgetxattr(int(fd), WrittenXattr, mark[:]) }); err != nil {
+		return false, err
+	}
+	if xerr != nil || string(mark[:n]) != WrittenBy {
+		return false, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxWrittenSize+1))
+	if err != nil {
+		return false, err
+	}
+	b, err := parseBytes(filepath.Base(path), data)
+	if err != nil {
+		return false, nil
+	}
+	return b.Validate() == nil && bytes.Equal(b.Marshal(), data), nil
+}
+
+// maxWrittenSize bounds what Written reads: WriteFile's files are a few
+// hundred bytes.
+const maxWrittenSize = 64 << 10
 
 // ignoredName reports whether a directory entry is not a binding file:
 // hidden files (including WriteFile's temp files) and names that cannot be

@@ -180,6 +180,9 @@ func (s *applyState) setupTap(h netplan.Host) error {
 func (s *applyState) sysctls(h netplan.Host) error {
 	sc := s.a.sysctl
 	for _, c := range h.Sysctls {
+		if c.Key == "net/ipv6/conf/"+s.tap+"/forwarding" && c.Value == "1" {
+			s.checkIPv6Forwarding()
+		}
 		prev, err := sc.Get(c.Key)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.tap, err)
@@ -196,6 +199,20 @@ func (s *applyState) sysctls(h netplan.Host) error {
 	}
 	return nil
 }
+
+// checkIPv6Forwarding warns when the host does not forward IPv6: Linux
+// forwards IPv6 only with net.ipv6.conf.all.forwarding=1, whatever a
+// device's own value. The setting is the operator's: it is never changed.
+func (s *applyState) checkIPv6Forwarding() {
+	v, err := s.a.sysctl.Get(ipv6AllForwarding)
+	if err == nil && strings.TrimSpace(v) == "0" {
+		s.a.log.Warn(s.tap + ": this host does not forward IPv6 (sysctl net.ipv6.conf.all.forwarding = 0): " +
+			"the routed VM has no IPv6 beyond its host until it is set to 1")
+	}
+}
+
+// ipv6AllForwarding is the key that turns IPv6 forwarding on for a host.
+const ipv6AllForwarding = "net/ipv6/conf/all/forwarding"
 
 func (s *applyState) rules(h netplan.Host) error {
 	nl := s.a.nl

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -442,8 +444,11 @@ func (r *Runner) down(tap string, id *netplan.NICID) error {
 }
 
 // Reconcile removes the state of taps that no longer exist, or that were
-// recreated since (another ifindex), and filter state of taps that have
-// neither a record nor a device. It returns the taps it cleaned.
+// recreated since (another ifindex), and the filter state and binding
+// files (those diktyo-ifup wrote) of taps that have neither a record nor
+// a device. For live taps it completes the uplink-side steps an up had
+// to leave out (netplan.Host.UplinkPending) once there is an uplink. It
+// returns the taps it cleaned.
 func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 	taps, err := r.st.taps()
 	if err != nil {
@@ -496,7 +501,60 @@ func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 			cleaned = append(cleaned, tap)
 		}
 	}
+	// Binding files of taps without a record or a device, that
+	// diktyo-ifup wrote (an operator's or another tool's stay).
+	des, err := os.ReadDir(r.cfg.NFDHCPDStateDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("bindings: %w", err))
+	}
+	for _, de := range des {
+		tap := de.Name()
+		if recorded[tap] || !de.Type().IsRegular() || strings.HasPrefix(tap, ".") || netplan.ValidIfName(tap) != nil {
+			continue
+		}
+		removed, err := r.reconcileOrphanBinding(tap)
+		if err != nil {
+			errs = append(errs, &TapError{Tap: tap, Err: err})
+		} else if removed && !slices.Contains(cleaned, tap) {
+			cleaned = append(cleaned, tap)
+		}
+	}
 	return cleaned, errors.Join(errs...)
+}
+
+// reconcileOrphanBinding removes the binding file of tap when diktyo-ifup
+// wrote it (binding.Written), the tap has no record and no device.
+func (r *Runner) reconcileOrphanBinding(tap string) (bool, error) {
+	path := filepath.Join(r.cfg.NFDHCPDStateDir, tap)
+	if ours, err := binding.Written(path); err != nil || !ours {
+		return false, ignoreNotExist(err)
+	}
+	if err := r.st.ensure(); err != nil {
+		return false, err
+	}
+	l, err := r.st.lock(tap, r.lockWait)
+	if err != nil {
+		return false, err
+	}
+	noRecord := false
+	defer func() { l.unlock(noRecord) }()
+	if rec, err := r.st.read(tap); err != nil || rec != nil {
+		return false, err // someone set it up meanwhile
+	}
+	noRecord = true
+	facts, err := r.host.Facts(tap, "", 0)
+	if err != nil || facts.Tap.Exists {
+		return false, err // a tap not managed through diktyo-ifup: leave it
+	}
+	r.log.Info("reconcile: removing the binding of a vanished tap", "tap", tap)
+	return true, binding.Remove(r.cfg.NFDHCPDStateDir, tap)
+}
+
+func ignoreNotExist(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 func (r *Runner) reconcileTap(tap string) (stale bool, err error) {

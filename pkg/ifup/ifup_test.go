@@ -676,3 +676,47 @@ func TestUpConfiguredUplink(t *testing.T) {
 		t.Fatalf("with a missing UPLINK: %+v\n%s", rec.Plan.Host, g.logs)
 	}
 }
+
+// Reconcile removes the binding files diktyo-ifup wrote for taps that
+// have neither a record nor a device, and nothing else.
+func TestReconcileBindings(t *testing.T) {
+	g := newRig(t)
+	g.mustUp(routedEnv, map[string]string{"NETWORK_TAGS": "nfdhcpd"}) // tap1: recorded, kept
+	dir := g.cfg.NFDHCPDStateDir
+	b, err := binding.ReadFile(filepath.Join(dir, "tap1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(tap string) {
+		c := b.Clone()
+		c.Tap, c.InDev = tap, tap
+		if err := binding.WriteFile(dir, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tap8") // ours, no record, no device: removed
+	write("tap0") // ours, no record, the device exists: kept
+	grnet, err := os.ReadFile("../binding/testdata/tap5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tap5", ".tap8.tmp-1", "README"} { // not ours: kept
+		if err := os.WriteFile(filepath.Join(dir, name), grnet, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.run([]string{"diktyo-ifup", "reconcile"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.out.String(); got != "removed stale state of tap8\n" {
+		t.Fatalf("output %q", got)
+	}
+	des, _ := os.ReadDir(dir)
+	var left []string
+	for _, de := range des {
+		left = append(left, de.Name())
+	}
+	if want := []string{".tap8.tmp-1", "README", "tap0", "tap1", "tap5"}; !slices.Equal(left, want) {
+		t.Fatalf("bindings left %q, want %q", left, want)
+	}
+}
