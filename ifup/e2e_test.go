@@ -120,7 +120,8 @@ func (h *host) snapshot() string {
 	h.t.Helper()
 	out := h.ns.Run(h.t, "sh", "-c", "ip -d -o link show | sed 's/ promiscuity.*//'; ip rule; ip -6 rule; "+
 		"ip route show table all; ip -6 route show table all; ip -6 neigh show proxy; nft list ruleset; "+
-		"for f in /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv6/conf/*/proxy_ndp; do echo $f $(cat $f); done; "+
+		"for f in /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv6/conf/*/proxy_ndp "+
+		"/proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv6/conf/*/forwarding; do echo $f $(cat $f); done; "+
 		"find "+h.dir+"/state "+h.dir+"/nfdhcpd -mindepth 2 2>/dev/null; find "+h.dir+"/nfdhcpd -mindepth 1 2>/dev/null; true")
 	return ipv6LinkLocalRoute.ReplaceAllString(out, "")
 }
@@ -172,6 +173,12 @@ func ping(t *testing.T, ns *nettest.NS, addr string) {
 // network apart from the one it uses to reach the router), an outside
 // namespace O behind R.
 func routedNet(t *testing.T, h *host) (outside4, outside6 string) {
+	outside4, outside6, _ = routedNetOutside(t, h)
+	return outside4, outside6
+}
+
+// routedNetOutside is routedNet that also returns the outside namespace.
+func routedNetOutside(t *testing.T, h *host) (outside4, outside6 string, outside *nettest.NS) {
 	r := nettest.NewNS(t, "ifr")
 	o := nettest.NewNS(t, "ifo")
 	nettest.Veth(t, h.ns, "up1", r, "eth0")
@@ -207,7 +214,7 @@ func routedNet(t *testing.T, h *host) (outside4, outside6 string) {
 	} {
 		h.ns.Run(t, c...)
 	}
-	return "198.18.200.2", "2001:db8:200::2"
+	return "198.18.200.2", "2001:db8:200::2", o
 }
 
 // waitUp waits for the kernel to settle a new bridge's operstate to UP.
@@ -271,17 +278,8 @@ func TestE2ERouted(t *testing.T) {
 	if again := h.snapshot(); again != first {
 		t.Fatalf("second up changed the host:\n%s", diff(first, again))
 	}
-	eui := "2001:db8:100:0:a800:1ff:fe2d:2b3b"
-	for _, c := range [][]string{
-		{"ip", "addr", "add", "198.18.100.2/24", "dev", "eth0"},
-		{"ip", "route", "add", "default", "via", "198.18.100.1"},
-		{"ip", "addr", "add", eui + "/64", "dev", "eth0", "nodad"},
-		// nfdhcpd would answer the VM's NS for the gateway; statically:
-		{"ip", "-6", "neigh", "add", "2001:db8:100::1", "lladdr", "cc:47:52:4e:45:54", "dev", "eth0", "nud", "permanent"},
-		{"ip", "-6", "route", "add", "default", "via", "2001:db8:100::1"},
-	} {
-		v.Run(t, c...)
-	}
+	configureRoutedVM(t, v)
+	eui := routedEUI64
 	ping(t, v, "198.18.100.1")
 	ping(t, v, out4)
 	ping(t, v, "2001:db8:100::1")
@@ -296,6 +294,26 @@ func TestE2ERouted(t *testing.T) {
 
 	h.mustIfup("kvm-ifdown-custom", nil, "tap-r1")
 	h.checkSnapshot(before)
+}
+
+// routedEUI64 is the EUI-64 address of kvm-ifup-kvm2.ganeti.test-nic0's
+// MAC in its network.
+const routedEUI64 = "2001:db8:100:0:a800:1ff:fe2d:2b3b"
+
+// configureRoutedVM gives the VM of kvm-ifup-kvm2.ganeti.test-nic0 the
+// addresses and routes DHCP and SLAAC would give it.
+func configureRoutedVM(t *testing.T, v *nettest.NS) {
+	t.Helper()
+	for _, c := range [][]string{
+		{"ip", "addr", "add", "198.18.100.2/24", "dev", "eth0"},
+		{"ip", "route", "add", "default", "via", "198.18.100.1"},
+		{"ip", "addr", "add", routedEUI64 + "/64", "dev", "eth0", "nodad"},
+		// nfdhcpd would answer the VM's NS for the gateway; statically:
+		{"ip", "-6", "neigh", "add", "2001:db8:100::1", "lladdr", "cc:47:52:4e:45:54", "dev", "eth0", "nud", "permanent"},
+		{"ip", "-6", "route", "add", "default", "via", "2001:db8:100::1"},
+	} {
+		v.Run(t, c...)
+	}
 }
 
 func TestE2EBridged(t *testing.T) {
