@@ -17,9 +17,12 @@
 // Choices:
 //   - Global forwarding (net/ipv{4,6}/conf/all/forwarding) is never
 //     touched: it is host policy, set once by the operator; flipping IPv6's
-//     would also turn off router advertisements on every interface. New
-//     taps inherit conf/default/forwarding. A plan that wants more lists
-//     it in Host.Sysctls.
+//     would also turn off router advertisements on every interface. A
+//     routed tap's own forwarding comes in the plan's Host.Sysctls
+//     (pkg/netplan), recorded and restored like every sysctl. Linux
+//     forwards IPv6 only with all.forwarding=1, so an Apply that turns on
+//     a tap's IPv6 forwarding warns (once, through the logger) when the
+//     host's is 0.
 //   - Rules always carry an explicit priority (netplan.DefaultRulePriority
 //     when the plan gives 0): the kernel detects an existing identical rule
 //     (EEXIST) only when the priorities match.
