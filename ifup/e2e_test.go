@@ -375,7 +375,7 @@ func TestE2EBadInput(t *testing.T) {
 		{map[string]string{"INTERFACE": "tap-x1", "MODE": ""}, "diktyo-ifup: tap-x1: MODE"},
 		{map[string]string{"INTERFACE": "tap-x1", "MODE": "vxlan"}, "diktyo-ifup: tap-x1: MODE"},
 		{map[string]string{"INTERFACE": "tap-nope"}, "diktyo-ifup: tap-nope: tap tap-nope: no such device"},
-		{map[string]string{"INTERFACE": "tap-x1", "LINK": "77"}, "diktyo-ifup: tap-x1: table 77 has no IPv4 default route"},
+		{map[string]string{"INTERFACE": "tap-x1", "LINK": "main"}, "diktyo-ifup: tap-x1: not a routing table"},
 		{map[string]string{"INTERFACE": "tap-x1", "MODE": "bridged", "LINK": "br-nope"}, "diktyo-ifup: tap-x1: bridge br-nope: no such device"},
 		{map[string]string{"INTERFACE": "tap-x1", "IP": "198.51.100.9"}, "diktyo-ifup: tap-x1: IP outside the network: 198.51.100.9 is not in 198.18.100.0/24"},
 		{map[string]string{"INTERFACE": "tap-x1", "MAC": "aa:bb:cc"}, "diktyo-ifup: tap-x1: MAC"},
