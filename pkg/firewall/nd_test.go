@@ -23,7 +23,8 @@ import (
 // poison.
 var (
 	ndSpoofed = []string{"na-tlla-slla", "ns-mtu", "ns-nonce-slla", "ns-slla-slla", "rs-slla-mtu",
-		"dhcp6-server", "dhcp-server", "rs-slla", "na-gw", "na-gwll", "na-vm", "na-tlla", "ns-slla"}
+		"dhcp6-server", "dhcp-server", "rs-slla", "na-tlla-frag", "na-gw-hbh", "na-gw", "na-gwll", "na-vm",
+		"na-tlla", "ns-slla"}
 	ndLegit = []string{"na-own", "na-ownll", "na-noopt", "ns", "ns-noopt", "ns-dad",
 		"ns-slla-nonce", "rs", "rs-dad", "udp6", "udp4"}
 )

@@ -12,7 +12,8 @@ import sys
 from socket import AF_INET6, inet_ntop, inet_pton
 from scapy.all import (Ether, IP, IPv6, UDP, ICMPv6ND_NA, ICMPv6ND_NS,
                        ICMPv6ND_RS, ICMPv6NDOptDstLLAddr,
-                       ICMPv6NDOptSrcLLAddr, ICMPv6NDOptMTU, Raw,
+                       ICMPv6NDOptSrcLLAddr, ICMPv6NDOptMTU,
+                       IPv6ExtHdrHopByHop, IPv6ExtHdrFragment, Raw,
                        in6_getnsma, sendp, conf)
 conf.verb = 0
 
@@ -41,11 +42,28 @@ def v6(src, dst, dmac, l4):
     return lambda fl: Ether(src=g("mac"), dst=dmac) / IPv6(src=src, dst=dst, hlim=255, fl=fl) / l4
 
 
-def na(tgt, *opts):
+def na(tgt, *opts, ext=None):
     l4 = ICMPv6ND_NA(tgt=tgt, R=0, S=0, O=1)
     for o in opts:
         l4 = l4 / o
+    if ext is not None:
+        l4 = ext / l4
     return v6(g("ll"), ALL_NODES[0], ALL_NODES[1], l4)
+
+
+def na_fragmented(tgt, opt):
+    """An NA in two fragments: the header and target (marked), then the
+    option (unmarked: the receiver of the marker saw the first one)."""
+    icmp = bytes((IPv6(src=g("ll"), dst=ALL_NODES[0]) / ICMPv6ND_NA(tgt=tgt, R=0, S=0, O=1) / opt)[ICMPv6ND_NA])
+
+    def build(fl):
+        frags = []
+        for off, data, more, label in ((0, icmp[:24], 1, fl), (3, icmp[24:], 0, 0)):
+            frags.append(Ether(src=g("mac"), dst=ALL_NODES[1]) /
+                         IPv6(src=g("ll"), dst=ALL_NODES[0], hlim=255, fl=label) /
+                         IPv6ExtHdrFragment(nh=58, offset=off, m=more, id=0xd1d1) / Raw(data))
+        return frags
+    return build
 
 
 def ns(src, tgt, *opts):
@@ -72,6 +90,8 @@ def frames():
         "na-gw": na(g("gw6"), own),          # claims the gateway's address
         "na-gwll": na(g("gwll"), own),       # claims the gateway's link-local
         "na-vm": na(g("vip6"), own),         # claims another VM's address
+        "na-gw-hbh": na(g("gw6"), own, ext=IPv6ExtHdrHopByHop()),
+        "na-tlla-frag": na_fragmented(g("ip6"), other),  # TLLA in the 2nd fragment
         "na-tlla": na(g("ip6"), other),      # own address, another MAC
         "na-tlla-slla": na(g("ip6"), own, sown),
         "ns-slla": ns(g("ip6"), g("nstgt"), sother),
