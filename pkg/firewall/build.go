@@ -474,7 +474,8 @@ func antiSpoofIP(f Family) []Rule {
 //
 //   - No fragmented NDP (RFC 6980): the options checked below could
 //     hide in a later fragment, where nothing of the transport header
-//     can be loaded.
+//     can be loaded (the bridge family sees fragments, and Linux
+//     accepts fragmented NS and NA; it drops fragmented RS and RA only).
 //   - NA: the target is one of the VM's addresses (@vm_ip6: its
 //     addresses and EUI-64 link-local, never any other fe80::/64
 //     address); options are at most one TLLA with the VM's MAC.

@@ -114,7 +114,8 @@
 // Options are checked strictly, in the forms Linux, Windows and the BSDs
 // send: NA at most one TLLA; NS none, SLLA, a nonce (RFC 7527, DAD from
 // ::) or SLLA then nonce; RS none or SLLA. Fragmented NDP is dropped
-// (RFC 6980; an option in a later fragment could not be checked). The
+// (RFC 6980; an option in a later fragment could not be checked, and
+// Linux accepts a reassembled NA). The
 // rules read the ICMPv6 message at nft's transport header, which is past
 // any extension headers; an option that is absent is not checked (a load
 // past the end of the packet ends the rule without a match).
