@@ -102,8 +102,9 @@
 // EUI-64 /128. Never allowed: DHCP or DHCPv6 server traffic (udp sport
 // 67/547), router advertisements, ICMP and ICMPv6 redirects.
 //
-// Neighbour discovery ("antispoof_nd", constant rules on the same sets)
-// may only announce the VM itself, so that it cannot make its neighbours
+// Neighbour discovery (routed and bridged taps: "antispoof_nd", constant
+// rules on the same sets; not the Open vSwitch chain) may only announce
+// the VM itself, so that it cannot make its neighbours
 // or the host send another node's traffic to it: an NA's target must be
 // in @vm_ip6, and link-layer address options must carry the VM's MAC.
 // @vm_ip6 always holds the EUI-64 link-local, also with LinkLocal6: the
@@ -115,10 +116,10 @@
 // send: NA at most one TLLA; NS none, SLLA, a nonce (RFC 7527, DAD from
 // ::) or SLLA then nonce; RS none or SLLA. Fragmented NDP is dropped
 // (RFC 6980; an option in a later fragment could not be checked, and
-// Linux accepts a reassembled NA). The
-// rules read the ICMPv6 message at nft's transport header, which is past
-// any extension headers; an option that is absent is not checked (a load
-// past the end of the packet ends the rule without a match).
+// Linux accepts a reassembled NA). The rules read the ICMPv6 message at
+// nft's transport header, which is past any extension headers; an option
+// that is absent is not checked (a load past the end of the packet ends
+// the rule without a match).
 //
 // Open vSwitch: packets switched by Open vSwitch never reach the bridge or
 // inet hooks, so an OVS tap gets its own netdev table with an ingress
