@@ -25,7 +25,7 @@ const TableName = "diktyo"
 const (
 	setMAC       = "vm_mac"     // ifname . ether_addr: the VM's MAC (inet, bridge, arp)
 	setIP4       = "vm_ip4"     // ifname . ipv4_addr: the VM's IPv4 addresses (inet, bridge, arp)
-	setIP6       = "vm_ip6"     // ifname . ipv6_addr: the VM's IPv6 sources (inet, bridge)
+	setIP6       = "vm_ip6"     // ifname . ipv6_addr: the VM's IPv6 addresses (inet, bridge)
 	setLL6       = "vm_ll6"     // ifname: taps allowed any fe80::/64 source (inet, bridge)
 	setAntiSpoof = "antispoof"  // ifname: taps with anti-spoofing (inet, bridge, arp)
 	setMACSpoof  = "macspoof"   // ifname: bridged taps with the MAC check only (bridge)
@@ -38,7 +38,7 @@ const (
 	mapQRS       = "q_rs"       // ifname : mark of the RS queue (inet, bridge)
 	mapQNS       = "q_ns"       // ifname : mark of the NS queue (inet, bridge)
 	mapARPGW     = "arp_gw"     // ifname : ipv4_addr (arp)
-	mapRoute     = "route_mark" // ifname : mark of the routed tap's table rule (inet)
+	mapRoute     = "route_mark" // ifname : mark of the routed tap's table rule (inet, arp)
 	mapQueues    = "queues"     // mark → jump queue_<n> (inet, constant)
 	mapProfiles  = "profiles"   // mark → jump <profile> (inet, constant)
 	// setExpire exists (empty) in the inet table when the kernel can
@@ -50,6 +50,7 @@ const (
 	setLayout = "layout_2"
 
 	chainAntiSpoof = "antispoof"
+	chainND        = "antispoof_nd"
 	chainMACSpoof  = "macspoof"
 	chainProt      = "protected"
 	chainLimited   = "limited"
@@ -291,7 +292,8 @@ func nicSets() []SetDef {
 		s(FamilyARP, setMAC, nil, typeIfname, typeEther),
 		s(FamilyARP, setIP4, nil, typeIfname, typeIP4),
 		s(FamilyARP, setAntiSpoof, nil, typeIfname),
-		s(FamilyARP, mapARPGW, &typeIP4, typeIfname))
+		s(FamilyARP, mapARPGW, &typeIP4, typeIfname),
+		s(FamilyARP, mapRoute, &typeMark, typeIfname))
 	return out
 }
 
@@ -334,6 +336,7 @@ func Skeleton(steers []Steering, mask net.HardwareAddr) Ruleset {
 			{ifnameIn(expr.MetaKeyOIFNAME, setLimited), jump(chainLimited)},
 			{vmap(expr.MetaKeyMARK, mapProfiles)},
 		}},
+		{Family: FamilyInet, Name: chainND, Rules: antiSpoofND()},
 		{Family: FamilyInet, Name: chainAntiSpoof, Rules: antiSpoofIP(FamilyInet)},
 		{Family: FamilyInet, Name: chainProt, Rules: []Rule{
 			{ctStateEstablishedRelated(), accept()},
@@ -351,10 +354,15 @@ func Skeleton(steers []Steering, mask net.HardwareAddr) Ruleset {
 		{Family: FamilyBridge, Name: "prerouting", Hook: Hook{Name: "prerouting", Priority: prioBridge}, Rules: bridgePre},
 		{Family: FamilyBridge, Name: "forward", Hook: Hook{Name: "forward", Priority: prioBridge}, Rules: toVM},
 		{Family: FamilyBridge, Name: "output", Hook: Hook{Name: "output", Priority: prioBridge}, Rules: toVM},
+		{Family: FamilyBridge, Name: chainND, Rules: antiSpoofND()},
 		{Family: FamilyBridge, Name: chainAntiSpoof, Rules: antiSpoofBridge()},
 		{Family: FamilyBridge, Name: chainMACSpoof, Rules: []Rule{{macNotIn(expr.MetaKeyIIFNAME), drop()}}},
 
 		{Family: FamilyARP, Name: "input", Hook: Hook{Name: "input", Priority: prioARP}, Rules: []Rule{
+			// The route mark first, for every ARP packet of a routed tap:
+			// the kernel answers a request (proxy ARP) only if it can
+			// route to the target, and it routes with the packet's mark.
+			{markSetFromMap(mapRoute)},
 			{ifnameIn(expr.MetaKeyIIFNAME, setAntiSpoof), jump(chainAntiSpoof)},
 		}},
 		{Family: FamilyARP, Name: "output", Hook: Hook{Name: "output", Priority: prioARP}, Rules: []Rule{
@@ -448,6 +456,7 @@ func antiSpoofIP(f Family) []Rule {
 		// EUI-64 link-local, and for vm_ll6 taps any fe80::/64 source.
 		v6(l4proto(protoUDP), l4port("udp", true, expr.CmpOpEq, portDHCPv6Server), drop()),
 		v6(l4proto(protoICMPv6), icmp6TypeIn(false, icmp6RA, icmp6Redirect), drop()),
+		v6(l4proto(protoICMPv6), icmp6TypeIn(false, icmp6RS, icmp6NS, icmp6NA), jump(chainND)),
 		v6(ip6SaddrIs(any6), l4protoNot(protoICMPv6), drop()),
 		v6(ip6SaddrIs(any6), l4proto(protoICMPv6), icmp6TypeIn(true, icmp6RS, icmp6NS, icmp6MLDv2Report), drop()),
 		v6(ip6SaddrIs(any6), ret()),
@@ -455,6 +464,51 @@ func antiSpoofIP(f Family) []Rule {
 		v6(ip6SaddrInPrefix(netip.MustParsePrefix("fe80::/64")), ifnameIn(expr.MetaKeyIIFNAME, setLL6), ret()),
 		v6(drop()),
 	)
+}
+
+// antiSpoofND is the chain antispoof_nd (inet and bridge), which
+// antiSpoofIP jumps to for RS, NS and NA: what neighbour discovery from
+// the VM may claim. Without it a VM could make its neighbours (and the
+// host) send another party's traffic to it: an NA whose target is the
+// gateway's address, or a link-layer address option with another MAC.
+//
+//   - No fragmented NDP (RFC 6980): the options checked below could
+//     hide in a later fragment, where nothing of the transport header
+//     can be loaded (the bridge family sees fragments, and Linux
+//     accepts fragmented NS and NA; it drops fragmented RS and RA only).
+//   - NA: the target is one of the VM's addresses (@vm_ip6: its
+//     addresses and EUI-64 link-local, never any other fe80::/64
+//     address); options are at most one TLLA with the VM's MAC.
+//   - NS: options are none, SLLA with the VM's MAC, a nonce (RFC 7527,
+//     DAD), or SLLA then nonce.
+//   - RS: options are none or SLLA with the VM's MAC.
+//
+// An option that is absent is not checked: a payload load past the end
+// of the packet ends the rule without a match. nft's transport header
+// is the one after any extension headers.
+func antiSpoofND() []Rule {
+	of := func(t uint8) func(ts ...Term) Rule {
+		return func(ts ...Term) Rule {
+			return append(Rule{l4proto(protoICMPv6), icmp6TypeIn(false, t)}, ts...)
+		}
+	}
+	na, ns, rs := of(icmp6NA), of(icmp6NS), of(icmp6RS)
+	opt2 := uint32(offNDOptions + lenNDOption)
+	return []Rule{
+		{exthdrFragExists(), drop()},
+		na(ndTargetNotVM(), drop()),
+		na(ndOption(offNDOptions, expr.CmpOpNeq, ndOptTLLA), drop()),
+		na(ndLLNotVM(offNDOptions), drop()),
+		na(thPresent(opt2), drop()),
+		ns(ndOption(offNDOptions, expr.CmpOpNeq, ndOptSLLA), ndOption(offNDOptions, expr.CmpOpNeq, ndOptNonce), drop()),
+		ns(ndOption(offNDOptions, expr.CmpOpEq, ndOptSLLA), ndLLNotVM(offNDOptions), drop()),
+		ns(ndOption(opt2, expr.CmpOpNeq, ndOptNonce), drop()),
+		ns(ndOption(offNDOptions, expr.CmpOpEq, ndOptNonce), thPresent(opt2), drop()),
+		ns(thPresent(opt2+lenNDOption), drop()),
+		rs(ndOption(offRSOptions, expr.CmpOpNeq, ndOptSLLA), drop()),
+		rs(ndLLNotVM(offRSOptions), drop()),
+		rs(thPresent(offRSOptions+lenNDOption), drop()),
+	}
 }
 
 // antiSpoofBridge is the bridge-family anti-spoofing chain of bridged
@@ -597,18 +651,18 @@ func Build(f netplan.Filter) (NICRules, error) {
 		if fam == FamilyARP {
 			return
 		}
-		ll := netip.MustParsePrefix("fe80::/64")
-		var v6 []netip.Addr
+		// The EUI-64 link-local is in vm_ip6 also with LinkLocal6, where
+		// vm_ll6 allows any fe80::/64 source: vm_ip6 is what an NA may
+		// claim as its target, and that must never be another node's
+		// link-local (the router's).
 		if n.LinkLocal6 {
 			setEl(fam, setLL6)
-		} else {
-			v6 = append(v6, linkLocalEUI64(n.MAC))
 		}
+		v6 := []netip.Addr{linkLocalEUI64(n.MAC)}
 		for _, a := range n.v6 {
-			if (n.LinkLocal6 && ll.Contains(a)) || slices.Contains(v6, a) {
-				continue
+			if !slices.Contains(v6, a) {
+				v6 = append(v6, a)
 			}
-			v6 = append(v6, a)
 		}
 		for _, a := range v6 {
 			keyEl(fam, setIP6, a.AsSlice(), a.String())
@@ -649,7 +703,11 @@ func Build(f netplan.Filter) (NICRules, error) {
 		queues(FamilyInet)
 		profile(FamilyInet)
 		if m := f.RouteMark; m != 0 {
-			out.Elements = append(out.Elements, Element{Family: FamilyInet, Set: mapRoute, Key: ifk, Data: ne32(m), text: fmt.Sprintf("%s : 0x%08x", q, m)})
+			// IP in inet prerouting, ARP in arp input (proxy ARP routes
+			// the request's target with the mark).
+			for _, fam := range []Family{FamilyInet, FamilyARP} {
+				out.Elements = append(out.Elements, Element{Family: fam, Set: mapRoute, Key: ifk, Data: ne32(m), text: fmt.Sprintf("%s : 0x%08x", q, m)})
+			}
 		}
 		if gw := f.ARPGateway.Unmap(); gw.IsValid() {
 			out.Elements = append(out.Elements, Element{Family: FamilyARP, Set: mapARPGW, Key: ifk, Data: gw.AsSlice(), text: q + " : " + gw.String()})

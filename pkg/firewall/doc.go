@@ -41,7 +41,8 @@
 // # Tables
 //
 //   - inet diktyo, "prerouting" (priority raw, -300): routed taps in
-//     @antispoof jump to "antispoof"; DHCP, DHCPv6, RS and NS from taps in
+//     @antispoof jump to "antispoof" (which jumps to "antispoof_nd" for
+//     RS, NS and NA); DHCP, DHCPv6, RS and NS from taps in
 //     @q_dhcp/@q_dhcpv6/@q_rs/@q_ns get the tap's queue mark (map lookup);
 //     `meta mark vmap @queues` sends marked packets (routed, or bridged and
 //     marked in bridge prerouting) to queue_<n>[_bypass]: clear the mark,
@@ -54,13 +55,22 @@
 //     drop) and limited (tcp dport 22, 3389 + protected). Profiles apply
 //     to forwarded traffic only, like snf-network's FORWARD rules.
 //   - bridge diktyo, "prerouting" (-200, before br_netfilter): bridged taps
-//     in @antispoof jump to "antispoof" (or @macspoof to "macspoof"), then
+//     in @antispoof jump to "antispoof" (and on to "antispoof_nd"; or
+//     @macspoof to "macspoof"), then
 //     the queue marks; "forward" and "output": the private-network MAC
 //     filter (`oifname @macfilter oifname . ether saddr & MASK !=
 //     @vm_prefix drop`, so broadcasts and ARP from other networks never
 //     reach the VM) and the profile marks.
-//   - arp diktyo: "input" checks ARP from routed taps in @antispoof;
-//     "output" rewrites the sender address of requests to a tap to its
+//   - arp diktyo: "input" first gives ARP from a routed tap its table's
+//     route mark (`meta mark set iifname map @route_mark`, the same
+//     elements as the inet map): the kernel answers a request by proxy
+//     ARP only if it can route to the target, and that lookup uses the
+//     packet's mark, so without it the main table decides and a host
+//     whose main table has no route to the VM's gateway never answers
+//     (with PER_TAP_RULES the `iif` rules route it). Then it checks ARP
+//     from routed taps in @antispoof. Init fills the arp map from the
+//     inet one when it adds it to tables of an earlier version. "output"
+//     rewrites the sender address of requests to a tap to its
 //     gateway: `arp saddr ip set oifname map @arp_gw` (GRNET's arptables
 //     mangle).
 //
@@ -91,6 +101,32 @@
 // addresses inside the /64 are not, since routed mode only routes the
 // EUI-64 /128. Never allowed: DHCP or DHCPv6 server traffic (udp sport
 // 67/547), router advertisements, ICMP and ICMPv6 redirects.
+//
+// Neighbour discovery (routed and bridged taps: "antispoof_nd", constant
+// rules on the same sets; not the Open vSwitch chain) may only announce
+// the VM itself, so that it cannot make its neighbours
+// or the host send another node's traffic to it: an NA's target must be
+// in @vm_ip6, and link-layer address options must carry the VM's MAC.
+// @vm_ip6 always holds the EUI-64 link-local, also with LinkLocal6: the
+// NA target check accepts it but no other fe80::/64 address, or a VM
+// could claim the router's link-local. A VM that uses another link-local
+// (stable-privacy, random) may send from it, but its NAs for it are
+// dropped; neighbours still learn it from the SLLA of its NS and RS.
+// What this cannot stop: with LinkLocal6 the VM may send from any
+// fe80::/64 address, so an NS or RS from another node's link-local
+// carrying the VM's own MAC still makes its receivers map that
+// link-local to the VM (Linux and the BSDs update the entry of an NS's
+// source). Only LinkLocal6=false (the EUI-64 link-local is the only one
+// allowed) closes that; telling a VM's own random link-local from the
+// router's would need the router's link-local.
+// Options are checked strictly, in the forms Linux, Windows and the BSDs
+// send: NA at most one TLLA; NS none, SLLA, a nonce (RFC 7527, DAD from
+// ::) or SLLA then nonce; RS none or SLLA. Fragmented NDP is dropped
+// (RFC 6980; an option in a later fragment could not be checked, and
+// Linux accepts a reassembled NA). The rules read the ICMPv6 message at
+// nft's transport header, which is past any extension headers; an option
+// that is absent is not checked (a load past the end of the packet ends
+// the rule without a match).
 //
 // Open vSwitch: packets switched by Open vSwitch never reach the bridge or
 // inet hooks, so an OVS tap gets its own netdev table with an ingress

@@ -82,6 +82,9 @@ func New(opts Options) (*Firewall, error) {
 		co = append(co, nftables.WithTestDial(opts.testDial))
 	} else {
 		co = append(co, nftables.WithSockOptions(func(c *netlink.Conn) error {
+			if err := forceReadBuffer(c, batchReadBuffer); err != nil {
+				return err
+			}
 			return c.SetDeadline(time.Now().Add(opts.Timeout))
 		}))
 	}
@@ -94,6 +97,32 @@ func New(opts Options) (*Firewall, error) {
 	}
 	known := sync.OnceValue(func() Ruleset { return Skeleton(opts.Steerings, opts.MACMask) })
 	return &Firewall{conn: c, opts: opts, known: known}, nil
+}
+
+// batchReadBuffer is the receive buffer of google/nftables sockets. It
+// asks the kernel to echo every rule it adds (to learn its handle), and
+// the kernel answers a whole batch before anything is read: Init's
+// batch overflowed the default buffer (208 KiB here; ENOBUFS).
+const batchReadBuffer = 4 << 20
+
+// forceReadBuffer sets c's receive buffer to n bytes, beyond
+// net.core.rmem_max (SO_RCVBUFFORCE needs CAP_NET_ADMIN, as nf_tables
+// does).
+func forceReadBuffer(c *netlink.Conn, n int) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("nf_tables socket: %w", err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+	}); err != nil {
+		return fmt.Errorf("nf_tables socket: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("nf_tables socket: receive buffer: %w", serr)
+	}
+	return nil
 }
 
 // dial opens the socket of one element batch.
@@ -115,7 +144,10 @@ func (fw *Firewall) dial() (*netlink.Conn, error) {
 // Init creates diktyo's tables, sets, maps and shared chains, rewriting
 // the shared chains to their constant content. It is idempotent and
 // leaves per-NIC elements alone. Tables of an older layout are replaced.
-// It also finds out whether this kernel can expire elements (see doc.go).
+// Sets and maps an earlier version lacked are added; the arp route_mark
+// map is filled from the inet one, so that routed NICs wired before it
+// existed have their ARP routed by their table at once. It also finds
+// out whether this kernel can expire elements (see doc.go).
 func (fw *Firewall) Init() error {
 	c, err := fw.dial()
 	if err != nil {
@@ -126,10 +158,13 @@ func (fw *Firewall) Init() error {
 	if err != nil {
 		return fmt.Errorf("firewall: init: %w", err)
 	}
+	arpMarks := false
 	if !current {
 		if err := fw.dropOldLayout(); err != nil {
 			return fmt.Errorf("firewall: init: replace old tables: %w", err)
 		}
+	} else if arpMarks, err = getSet(c, FamilyARP, mapRoute); err != nil {
+		return fmt.Errorf("firewall: init: %w", err)
 	}
 	known := fw.known()
 	b := fw.batch()
@@ -151,6 +186,11 @@ func (fw *Firewall) Init() error {
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("firewall: init tables %s: %w", TableName, err)
 	}
+	if current && !arpMarks {
+		if err := fw.copyRouteMarks(c); err != nil {
+			return fmt.Errorf("firewall: init: arp %s: %w", mapRoute, err)
+		}
+	}
 	ok, err := fw.probeExpire(c, probe)
 	if err != nil {
 		return fmt.Errorf("firewall: init: probe element expiry: %w", err)
@@ -169,6 +209,21 @@ func (fw *Firewall) Init() error {
 		return fmt.Errorf("firewall: init: %w", err)
 	}
 	return nil
+}
+
+// copyRouteMarks adds the live elements of the inet route_mark map to the
+// arp one (an upgrade from a version without the arp map).
+func (fw *Firewall) copyRouteMarks(c *netlink.Conn) error {
+	els, err := fw.dumpSet(SetDef{Family: FamilyInet, Name: mapRoute, Key: []nftables.SetDatatype{typeIfname}, Data: &typeMark})
+	if err != nil {
+		return err
+	}
+	ops := make([]elemOp, len(els))
+	for i, e := range els {
+		ops[i] = e.op
+		ops[i].family, ops[i].permanent = FamilyARP, true
+	}
+	return fw.sendElems(c, ops, false)
 }
 
 // probeExpire reports whether giving an existing element a timeout
@@ -447,36 +502,48 @@ type nicElement struct {
 func (fw *Firewall) dumpNIC() ([]nicElement, error) {
 	var out []nicElement
 	for _, s := range nicSets() {
-		set := &nftables.Set{Table: &nftables.Table{Name: TableName, Family: s.Family.nft()}, Name: s.Name,
-			KeyType: s.keyType(), IsMap: s.Data != nil}
-		if s.Data != nil {
-			set.DataType = *s.Data
-		}
-		els, err := fw.conn.GetSetElements(set)
-		if errors.Is(err, unix.ENOENT) {
-			continue
-		}
+		els, err := fw.dumpSet(s)
 		if err != nil {
-			return nil, fmt.Errorf("list %s %s: %w", s.Family, s.Name, err)
+			return nil, err
 		}
-		for _, e := range els {
-			if e.Timeout > 0 || len(e.Key) < ifNameSize {
-				continue // expiring: already removed
-			}
-			op := elemOp{family: s.Family, set: s.Name, key: e.Key}
-			switch {
-			case e.VerdictData != nil:
-				op.chain = e.VerdictData.Chain
-			case s.Data != nil && s.Data.Name == typeVerd.Name:
-				if op.chain, err = verdictChain(e.Val); err != nil {
-					return nil, fmt.Errorf("list %s %s: %w", s.Family, s.Name, err)
-				}
-			case s.Data != nil:
-				op.data = e.Val
-			}
-			tap := string(bytes.TrimRight(e.Key[:ifNameSize], "\x00"))
-			out = append(out, nicElement{tap: tap, op: op})
+		out = append(out, els...)
+	}
+	return out, nil
+}
+
+// dumpSet lists the live (not expiring) elements of the per-NIC set s
+// (none if it does not exist).
+func (fw *Firewall) dumpSet(s SetDef) ([]nicElement, error) {
+	set := &nftables.Set{Table: &nftables.Table{Name: TableName, Family: s.Family.nft()}, Name: s.Name,
+		KeyType: s.keyType(), IsMap: s.Data != nil}
+	if s.Data != nil {
+		set.DataType = *s.Data
+	}
+	els, err := fw.conn.GetSetElements(set)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s %s: %w", s.Family, s.Name, err)
+	}
+	var out []nicElement
+	for _, e := range els {
+		if e.Timeout > 0 || len(e.Key) < ifNameSize {
+			continue // expiring: already removed
 		}
+		op := elemOp{family: s.Family, set: s.Name, key: e.Key}
+		switch {
+		case e.VerdictData != nil:
+			op.chain = e.VerdictData.Chain
+		case s.Data != nil && s.Data.Name == typeVerd.Name:
+			if op.chain, err = verdictChain(e.Val); err != nil {
+				return nil, fmt.Errorf("list %s %s: %w", s.Family, s.Name, err)
+			}
+		case s.Data != nil:
+			op.data = e.Val
+		}
+		tap := string(bytes.TrimRight(e.Key[:ifNameSize], "\x00"))
+		out = append(out, nicElement{tap: tap, op: op})
 	}
 	return out, nil
 }

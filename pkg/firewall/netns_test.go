@@ -139,6 +139,44 @@ func TestRulesetGolden(t *testing.T) {
 	}
 }
 
+// TestInitUpgradeARPRouteMarks: Init adds the arp route_mark map to
+// tables written before it existed and fills it with the live elements
+// of the inet map, so that running routed NICs get their ARP marked.
+func TestInitUpgradeARPRouteMarks(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t)
+	fw := newFirewall(t, ns)
+	gone := routedFilter("tap1")
+	gone.RouteMark++
+	for _, f := range []netplan.Filter{routedFilter("tap0"), gone} {
+		if err := fw.Apply(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	// The tables of the version before: no arp route_mark, no rule.
+	ns.exec(t, "nft", "flush", "chain", "arp", TableName, "input")
+	ns.exec(t, "nft", "delete", "map", "arp", TableName, mapRoute)
+	if err := fw.Init(); err != nil {
+		t.Fatal(err)
+	}
+	// nft prints mark data byte-swapped: 0x6400d1d1 is 0xd1d10064.
+	if got := ns.exec(t, "nft", "list", "map", "arp", TableName, mapRoute); !strings.Contains(got, `elements = { "tap0" : 0x6400d1d1 }`) {
+		t.Errorf("arp route_mark after Init:\n%s\nwant only tap0's element", got)
+	}
+	if got := ns.exec(t, "nft", "list", "chain", "arp", TableName, "input"); !strings.Contains(got, "meta mark set iifname map @route_mark") {
+		t.Errorf("arp input after Init:\n%s", got)
+	}
+	if err := fw.Remove(routedFilter("tap0")); err != nil {
+		t.Fatal(err)
+	}
+	if taps, err := fw.List(); err != nil || len(taps) != 0 {
+		t.Errorf("List after Remove = %v, %v; want none", taps, err)
+	}
+}
+
 // TestNoLeak applies and removes random NICs (with random settings) and
 // checks that the ruleset ends exactly as it started.
 func TestNoLeak(t *testing.T) {
@@ -210,7 +248,7 @@ func startSniffer(t *testing.T, ns netNS, iface string, secs float64) *sniffer {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Skipf("python3 with scapy: %v", err)
+		t.Fatalf("/usr/bin/python3 with scapy (Debian python3-scapy): %v", err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
@@ -420,7 +458,7 @@ func listen(t *testing.T, ns netNS, addr string) {
 	t.Helper()
 	var l net.Listener
 	if err := ns.do(func() (err error) {
-		l, err = net.Listen("tcp4", addr)
+		l, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -440,7 +478,7 @@ func listen(t *testing.T, ns netNS, addr string) {
 // dialFrom connects to addr from inside ns.
 func dialFrom(ns netNS, addr string, timeout time.Duration) error {
 	return ns.do(func() error {
-		c, err := net.DialTimeout("tcp4", addr, timeout)
+		c, err := net.DialTimeout("tcp", addr, timeout)
 		if err == nil {
 			_ = c.Close()
 		}

@@ -28,6 +28,7 @@ const (
 	icmp6RS          = 133
 	icmp6RA          = 134
 	icmp6NS          = 135
+	icmp6NA          = 136
 	icmp6Redirect    = 137
 	icmp6MLDv2Report = 143
 	arpOpRequest     = 1
@@ -49,6 +50,14 @@ const (
 	offL4Sport       = 0
 	offL4Dport       = 2
 	offICMPType      = 0
+	offNDTarget      = 8  // NS and NA: the target address
+	offNDOptions     = 24 // NS and NA: the first option
+	offRSOptions     = 8  // RS: the first option
+	lenNDOption      = 8  // a link-layer address or nonce option (length 1)
+	ndOptSLLA        = 1  // source link-layer address option
+	ndOptTLLA        = 2  // target link-layer address option
+	ndOptNonce       = 14 // nonce option (RFC 7527)
+	ip6HdrFragment   = 44
 	lenEtherAddr     = 6
 	lenIPv4          = 4
 	lenIPv6          = 16
@@ -257,6 +266,8 @@ func icmp6Name(t uint8) string {
 		return "nd-router-advert"
 	case icmp6NS:
 		return "nd-neighbor-solicit"
+	case icmp6NA:
+		return "nd-neighbor-advert"
 	case icmp6Redirect:
 		return "nd-redirect"
 	case icmp6MLDv2Report:
@@ -479,4 +490,50 @@ func ret() Term {
 func markSetFromMap(m string) Term {
 	return fromMap("meta mark set iifname map @"+m, expr.MetaKeyIIFNAME, m,
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
+}
+
+// thField is nft's name of a raw transport header field (off and n in
+// bytes): the ICMPv6 fields past the type have no name in nft 1.0.6.
+func thField(off, n uint32) string { return fmt.Sprintf("@th,%d,%d", off*8, n*8) }
+
+// thCmp compares a raw transport header field (up to 8 bytes) with v.
+func thCmp(off uint32, op expr.CmpOp, v []byte) Term {
+	var n uint64
+	for _, b := range v {
+		n = n<<8 | uint64(b)
+	}
+	return payloadCmp(fmt.Sprintf("%s %s%#x", thField(off, uint32(len(v))), opText(op), n), payloadTransport, off, op, v)
+}
+
+// thPresent matches packets whose transport header and payload reach
+// byte off: a load past the end of the packet ends the rule, so the
+// compare after it (always true) matches exactly when the byte exists.
+func thPresent(off uint32) Term {
+	return payloadCmp(thField(off, 1)+" >= 0x0", payloadTransport, off, expr.CmpOpGte, []byte{0})
+}
+
+// ndOption matches (op Eq) or excludes (Neq) an NDP option of type typ
+// and length 1 (8 bytes: a link-layer address or a nonce) at off.
+func ndOption(off uint32, op expr.CmpOp, typ uint8) Term {
+	return thCmp(off, op, []byte{typ, lenNDOption / 8})
+}
+
+// ndLLNotVM: the link-layer address of the option at off is not the
+// VM's MAC.
+func ndLLNotVM(off uint32) Term {
+	return ifaceLookup(expr.MetaKeyIIFNAME, payloadTransport, off+2, lenEtherAddr, nil, setMAC, true, thField(off+2, lenEtherAddr))
+}
+
+// ndTargetNotVM: the target address of an NS or NA is not one of the
+// VM's addresses.
+func ndTargetNotVM() Term {
+	return ifaceLookup(expr.MetaKeyIIFNAME, payloadTransport, offNDTarget, lenIPv6, nil, setIP6, true, thField(offNDTarget, lenIPv6))
+}
+
+// exthdrFragExists matches IPv6 packets with a fragment header.
+func exthdrFragExists() Term {
+	return Term{text: "exthdr frag exists", exprs: []expr.Any{
+		&expr.Exthdr{DestRegister: 1, Type: ip6HdrFragment, Len: 1, Flags: unix.NFT_EXTHDR_F_PRESENT, Op: expr.ExthdrOpIpv6},
+		cmp(expr.CmpOpEq, []byte{1}),
+	}}
 }
