@@ -27,6 +27,7 @@ const (
 	setIP4       = "vm_ip4"     // ifname . ipv4_addr: the VM's IPv4 addresses (inet, bridge, arp)
 	setIP6       = "vm_ip6"     // ifname . ipv6_addr: the VM's IPv6 addresses (inet, bridge)
 	setLL6       = "vm_ll6"     // ifname: taps allowed any fe80::/64 source (inet, bridge)
+	setRouterLL6 = "router_ll6" // ifname . ipv6_addr: the router link-local the VM may not send from (inet, bridge)
 	setAntiSpoof = "antispoof"  // ifname: taps with anti-spoofing (inet, bridge, arp)
 	setMACSpoof  = "macspoof"   // ifname: bridged taps with the MAC check only (bridge)
 	setProt      = "protected"  // ifname: taps with the protected profile (inet, bridge)
@@ -276,6 +277,7 @@ func nicSets() []SetDef {
 			s(f, setIP4, nil, typeIfname, typeIP4),
 			s(f, setIP6, nil, typeIfname, typeIP6),
 			s(f, setLL6, nil, typeIfname),
+			s(f, setRouterLL6, nil, typeIfname, typeIP6),
 			s(f, setAntiSpoof, nil, typeIfname),
 			s(f, setProt, nil, typeIfname),
 			s(f, setLimited, nil, typeIfname),
@@ -456,6 +458,9 @@ func antiSpoofIP(f Family) []Rule {
 		// EUI-64 link-local, and for vm_ll6 taps any fe80::/64 source.
 		v6(l4proto(protoUDP), l4port("udp", true, expr.CmpOpEq, portDHCPv6Server), drop()),
 		v6(l4proto(protoICMPv6), icmp6TypeIn(false, icmp6RA, icmp6Redirect), drop()),
+		// Never from the router's link-local: an NS from it with the
+		// VM's MAC would point the neighbours' router entry at the VM.
+		v6(ifaceAddrIn(setRouterLL6, offIPv6Saddr, lenIPv6, "ip6 saddr"), drop()),
 		v6(l4proto(protoICMPv6), icmp6TypeIn(false, icmp6RS, icmp6NS, icmp6NA), jump(chainND)),
 		v6(ip6SaddrIs(any6), l4protoNot(protoICMPv6), drop()),
 		v6(ip6SaddrIs(any6), l4proto(protoICMPv6), icmp6TypeIn(true, icmp6RS, icmp6NS, icmp6MLDv2Report), drop()),
@@ -604,6 +609,10 @@ func normalize(f netplan.Filter) (normalized, error) {
 			n.macMask = DefaultMACMask()
 		}
 	}
+	if a := f.RouterLL6; a.IsValid() && (!a.Is6() || !a.IsLinkLocalUnicast()) {
+		return n, bad("router link-local %s is not an IPv6 link-local address", a)
+	}
+	n.RouterLL6 = f.RouterLL6.WithZone("")
 	if f.ARPGateway.IsValid() && !f.ARPGateway.Unmap().Is4() {
 		return n, bad("ARP gateway %s is not IPv4", f.ARPGateway)
 	}
@@ -666,6 +675,9 @@ func Build(f netplan.Filter) (NICRules, error) {
 		}
 		for _, a := range v6 {
 			keyEl(fam, setIP6, a.AsSlice(), a.String())
+		}
+		if a := n.RouterLL6; a.IsValid() {
+			keyEl(fam, setRouterLL6, a.AsSlice(), a.String())
 		}
 	}
 

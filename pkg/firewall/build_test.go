@@ -45,6 +45,7 @@ func TestBuildInvalid(t *testing.T) {
 		"ipv6 is v4": func(f *netplan.Filter) { f.IPv6 = addrs("198.51.100.1") },
 		"ipv4 any":   func(f *netplan.Filter) { f.IPv4 = addrs("0.0.0.0") },
 		"gateway v6": func(f *netplan.Filter) { f.ARPGateway = addrs("2001:db8::1")[0] },
+		"router ll":  func(f *netplan.Filter) { f.RouterLL6 = addrs("2001:db8::1")[0] },
 		"mac filter": func(f *netplan.Filter) { f.MACFilter = &netplan.MACFilter{Prefix: mac("aa:00:00:00:00:00")[:3]} },
 		"route mark": func(f *netplan.Filter) { f.RouteMark = MarkProtected },
 		"mark base":  func(f *netplan.Filter) { f.RouteMark = netplan.RouteMarkBase },

@@ -112,13 +112,16 @@
 // could claim the router's link-local. A VM that uses another link-local
 // (stable-privacy, random) may send from it, but its NAs for it are
 // dropped; neighbours still learn it from the SLLA of its NS and RS.
-// What this cannot stop: with LinkLocal6 the VM may send from any
-// fe80::/64 address, so an NS or RS from another node's link-local
-// carrying the VM's own MAC still makes its receivers map that
-// link-local to the VM (Linux and the BSDs update the entry of an NS's
-// source). Only LinkLocal6=false (the EUI-64 link-local is the only one
-// allowed) closes that; telling a VM's own random link-local from the
-// router's would need the router's link-local.
+// With LinkLocal6 the VM may send from any fe80::/64 address, and an NS
+// from another node's link-local carrying the VM's own MAC makes its
+// receivers map that link-local to the VM (Linux and the BSDs update the
+// entry of an NS's source). The router's link-local is therefore never
+// an allowed source (@router_ll6, Filter.RouterLL6: known where diktyo is
+// the router, i.e. routed taps and networks whose router advertisements
+// nfdhcpd sends). What this cannot stop: the link-local of a router
+// outside diktyo, or of another VM using a random link-local; only
+// LinkLocal6=false (the EUI-64 link-local is the only one allowed) closes
+// that.
 // Options are checked strictly, in the forms Linux, Windows and the BSDs
 // send: NA at most one TLLA; NS none, SLLA, a nonce (RFC 7527, DAD from
 // ::) or SLLA then nonce; RS none or SLLA. Fragmented NDP is dropped

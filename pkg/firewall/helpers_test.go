@@ -65,6 +65,7 @@ func routedFilter(tap string) netplan.Filter {
 		Profile: netplan.ProfileLimited, ARPGateway: netip.MustParseAddr("198.51.100.1"),
 		Queues:    &netplan.Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45},
 		RouteMark: netplan.RouteMarkBase + 100,
+		RouterLL6: netip.MustParseAddr("fe80::ce47:52ff:fe4e:4554"),
 	}
 }
 
@@ -75,6 +76,7 @@ func bridgedFilter(tap string) netplan.Filter {
 		Profile:   netplan.ProfileProtected,
 		MACFilter: &netplan.MACFilter{Prefix: mac("aa:10:00:00:00:00")},
 		Queues:    &netplan.Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45, Bypass: true},
+		RouterLL6: netip.MustParseAddr("fe80::ff:fe00:e01"),
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 // they let through, they would repair the entries the ones after them
 // poison.
 var (
-	ndSpoofed = []string{"na-tlla-slla", "ns-mtu", "ns-nonce-slla", "ns-slla-slla", "rs-slla-mtu",
+	ndSpoofed = []string{"ns-gwll-src", "na-gwll-src", "na-tlla-slla", "ns-mtu", "ns-nonce-slla", "ns-slla-slla", "rs-slla-mtu",
 		"dhcp6-server", "dhcp-server", "rs-slla", "na-tlla-frag", "na-gw-hbh", "na-gw", "na-gwll", "na-vm",
 		"na-tlla", "ns-slla"}
 	ndLegit = []string{"na-own", "na-ownll", "na-noopt", "ns", "ns-noopt", "ns-dad",
@@ -129,7 +129,7 @@ func newNDNet(t *testing.T, mode netplan.Mode) ndNet {
 	fw := newFirewall(t, host)
 	for _, v := range []struct{ tap, mac, ip6, ip4 string }{{"tapa", ndAttackerMAC, att6, att4}, {"tapv", ndVictimMAC, vic6, vic4}} {
 		f := netplan.Filter{Tap: v.tap, Mode: mode, MAC: mac(v.mac), AntiSpoof: true,
-			IPv4: addrs(v.ip4), IPv6: addrs(v.ip6), LinkLocal6: true}
+			IPv4: addrs(v.ip4), IPv6: addrs(v.ip6), LinkLocal6: true, RouterLL6: netip.MustParseAddr("fe80::1")}
 		if mode == netplan.ModeBridged {
 			f.Bridge = "br0"
 		}

@@ -205,6 +205,11 @@ func Build(in Input) (*Plan, error) {
 	if in.Options.NFDHCPDTag != "" && ipTags.Has(in.Options.NFDHCPDTag) {
 		q := in.Options.Queues
 		p.Filter.Queues = &q
+		// nfdhcpd's router advertisements come from fe80::EUI-64 of the
+		// INDEV's MAC (the bridge's); a routed tap's is set below.
+		if p.Mode != ModeRouted && len(in.Facts.Link.MAC) == 6 {
+			p.Filter.RouterLL6 = linkLocal(in.Facts.Link.MAC)
+		}
 		b := &binding.Binding{
 			Tap: e.Interface, InDev: indev, MAC: cloneMAC(e.MAC), Hostname: e.Instance,
 			Tags: e.Tags.Sorted(), Private: private,
@@ -244,6 +249,7 @@ func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) er
 		return fmt.Errorf("%w: TAP_CONSTANT_MAC %q: want 6 octets", ErrInvalid, in.Options.TapMAC)
 	}
 	p.Host.Tap.MAC = cloneMAC(in.Options.TapMAC)
+	p.Filter.RouterLL6 = linkLocal(in.Options.TapMAC)
 	if in.Options.RoutedRequireTag && (netw == nil || in.Options.IPLessRoutedTag == "" || !netw.Tags.Has(in.Options.IPLessRoutedTag)) {
 		return nil
 	}
@@ -369,6 +375,12 @@ func ParseRTTables(r io.Reader) map[string]int {
 		m[f[1]] = int(n)
 	}
 	return m
+}
+
+// linkLocal is fe80::/64 with the modified EUI-64 of mac (6 octets).
+func linkLocal(mac net.HardwareAddr) netip.Addr {
+	a, _ := ipam.EUI64(netip.MustParsePrefix("fe80::/64"), mac)
+	return a
 }
 
 func cloneMAC(m net.HardwareAddr) net.HardwareAddr {

@@ -37,7 +37,7 @@ func testOptions() Options {
 func bridgeFacts(tap, br string, mtu int) HostFacts {
 	return HostFacts{
 		Tap:  LinkFacts{Name: tap, Exists: true, Index: 7, Kind: "tun"},
-		Link: LinkFacts{Name: br, Exists: true, Index: 3, Kind: "bridge", MTU: mtu},
+		Link: LinkFacts{Name: br, Exists: true, Index: 3, Kind: "bridge", MTU: mtu, MAC: net.HardwareAddr{2, 0, 0, 0, 0x0e, 1}},
 	}
 }
 

@@ -22,6 +22,13 @@ type Filter struct {
 	// LinkLocal6 allows any fe80::/64 source (stable-privacy and temporary
 	// link-locals), not only the EUI-64 one.
 	LinkLocal6 bool `json:"link_local6"`
+	// RouterLL6 is the link-local address of the VM's IPv6 router, which
+	// the VM may never send from, even with LinkLocal6: an NS from it
+	// carrying the VM's MAC would make its neighbours send their routed
+	// traffic to the VM. It is known where diktyo is the router: routed
+	// taps (fe80::EUI-64 of TAP_CONSTANT_MAC) and networks whose router
+	// advertisements nfdhcpd sends (fe80::EUI-64 of the bridge's MAC).
+	RouterLL6 netip.Addr `json:"router_ll6,omitzero"`
 
 	// Profile is the snf-network firewall profile of traffic to the VM.
 	Profile Profile `json:"profile,omitempty"`

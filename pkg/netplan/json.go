@@ -399,6 +399,10 @@ func (f *Filter) appendJSON(w *jsonx.Writer) {
 		w.Base64(f.MACFilter.Mask)
 		w.EndObject()
 	}
+	if f.RouterLL6 != (netip.Addr{}) {
+		w.Key("router_ll6")
+		w.Addr(f.RouterLL6)
+	}
 	if f.ARPGateway != (netip.Addr{}) {
 		w.Key("arp_gateway")
 		w.Addr(f.ARPGateway)
@@ -435,7 +439,7 @@ func appendAddrs(w *jsonx.Writer, addrs []netip.Addr) {
 
 func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 	names := []string{"tap", "mode", "bridge", "mac", "anti_spoof", "ipv4", "ipv6",
-		"link_local6", "profile", "mac_filter", "arp_gateway", "queues", "route_mark"}
+		"link_local6", "profile", "mac_filter", "arp_gateway", "queues", "route_mark", "router_ll6"}
 	return r.Object(names, func(i int) error {
 		switch i {
 		case 0:
@@ -462,8 +466,10 @@ func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 			return r.Addr(&f.ARPGateway)
 		case 11:
 			return jsonx.Ptr(r, &f.Queues, (*Queues).decodeJSON)
-		default:
+		case 12:
 			return r.Uint32(&f.RouteMark)
+		default:
+			return r.Addr(&f.RouterLL6)
 		}
 	})
 }

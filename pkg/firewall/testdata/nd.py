@@ -100,6 +100,9 @@ def frames():
         "ns-slla-slla": ns(g("ip6"), g("nstgt"), sown, sown),
         "rs-slla": rs(g("ll"), sother),
         "rs-slla-mtu": rs(g("ll"), sown, ICMPv6NDOptMTU()),
+        # From the router's link-local, with the VM's own MAC.
+        "ns-gwll-src": ns(g("gwll"), g("nstgt"), sown),
+        "na-gwll-src": v6(g("gwll"), ALL_NODES[0], ALL_NODES[1], ICMPv6ND_NA(tgt=g("ip6"), R=1, S=0, O=1) / own),
         # Legit forms of Linux, Windows and the BSDs.
         "na-own": na(g("ip6"), own),
         "na-ownll": na(g("ll"), own),
