@@ -80,7 +80,8 @@ func bridgedFilter(tap string) netplan.Filter {
 	}
 }
 
-// requireRoot skips root tests with the reason; CI runs as root.
+// requireRoot skips root tests without root, with the reason; as root
+// (CI) a missing tool fails the test.
 func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -88,7 +89,7 @@ func requireRoot(t testing.TB) {
 	}
 	for _, c := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("needs %s: %v", c, err)
+			t.Fatalf("needs %s (make deps installs it): %v", c, err)
 		}
 	}
 }

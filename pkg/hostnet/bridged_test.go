@@ -70,7 +70,7 @@ func startOVS(t testing.TB, ns *testNS) *ovsEnv {
 	t.Helper()
 	for _, bin := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s (apt-get install openvswitch-switch)", bin)
+			t.Fatalf("needs %s (make deps installs openvswitch-switch)", bin)
 		}
 	}
 	dir, err := os.MkdirTemp("", "hnovs")

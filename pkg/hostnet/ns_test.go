@@ -17,14 +17,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// needRoot skips tests that need namespaces when not root (CI is root).
+// needRoot skips tests that need namespaces when not root; as root (CI)
+// a missing ip fails them.
 func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2")
+		t.Fatal("needs ip (make deps installs iproute2)")
 	}
 }
 
