@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,15 +49,29 @@ func addSharedNICs(t testing.TB, e *routedEnv, seq, first byte, taps ...string) 
 // markRules returns the shared rules of the test table in the namespace.
 func markRules(t testing.TB, ns *testNS) string {
 	t.Helper()
+	out, err := listMarkRules(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// listMarkRules is markRules for goroutines, which must not call
+// t.Fatal: it returns the error.
+func listMarkRules(ns *testNS) (string, error) {
 	var out []string
 	for _, fam := range []string{"-4", "-6"} {
-		for _, l := range strings.Split(ns.ip(t, fam, "rule"), "\n") {
+		b, err := exec.Command("ip", "-n", ns.name, fam, "rule").CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("ip -n %s %s rule: %w: %s", ns.name, fam, err, b)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
 			if strings.Contains(l, "fwmark") {
 				out = append(out, fam+" "+strings.TrimSpace(l))
 			}
 		}
 	}
-	return strings.Join(out, "\n")
+	return strings.Join(out, "\n"), nil
 }
 
 func TestSharedRules(t *testing.T) {
@@ -179,7 +194,9 @@ func TestSharedRulesConcurrent(t *testing.T) {
 			for range cycles {
 				r, err := a.Apply(p)
 				if err == nil {
-					if got := markRules(t, e.host); !strings.Contains(got, "-6 32000:") || !strings.Contains(got, "-4 32000:") {
+					var got string
+					got, err = listMarkRules(e.host)
+					if err == nil && (!strings.Contains(got, "-6 32000:") || !strings.Contains(got, "-4 32000:")) {
 						err = fmt.Errorf("%s up but rules are %q", p.Tap.Name, got)
 					}
 				}
