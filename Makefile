@@ -41,6 +41,7 @@ deps:
 # test: lint, then every test (root tests need root: run as root, as CI does).
 test: deps lint build netns-ready
 	$(GO) test -count=1 -timeout 30m ./...
+	./scripts/demo/check.sh
 
 # netns-ready makes /run/netns a shared mount once, before test packages
 # running in parallel race to set it up (a lost race hides namespaces
@@ -78,7 +79,7 @@ bench: build
 	./testdata/bench/run.sh
 
 demo: deps build
-	./testdata/demo/demo.sh
+	./scripts/demo/demo.sh
 
 clean:
 	rm -rf $(BIN)

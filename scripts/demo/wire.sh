@@ -13,9 +13,15 @@ db=$1
 id=$$
 host=dkdemo-h$id vm=dkdemo-v$id tap=tapdk$id br=brdk$id
 work=$(mktemp -d /tmp/diktyo-wire.XXXXXX)
-nfd=""
+pidfile=$work/nfdhcpd.pid
 cleanup() {
-	[ -n "$nfd" ] && kill "$nfd" 2>/dev/null && wait "$nfd" 2>/dev/null || true
+	# nfdhcpd's own pidfile: $! of a background "ip netns exec" need not
+	# be the daemon.
+	if [ -s "$pidfile" ]; then
+		pid=$(cat "$pidfile")
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	fi
 	ip netns del "$vm" 2>/dev/null || true
 	ip netns del "$host" 2>/dev/null || true
 	rm -rf "/etc/netns/$vm" "$work"
@@ -81,13 +87,19 @@ domain = example.org
 [ipv6]
 enable_ipv6 = no
 CONF
-inhost "$bin/nfdhcpd" -f -c "$work/nfdhcpd.conf" --pidfile none >"$work/nfdhcpd.log" 2>&1 &
-nfd=$!
-sleep 1
+ip netns exec "$host" "$bin/nfdhcpd" -f -c "$work/nfdhcpd.conf" --pidfile "$pidfile" >"$work/nfdhcpd.log" 2>&1 &
+for _ in $(seq 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
 echo "\$ udhcpc -i eth0 (in the VM namespace)"
-if ! ip netns exec "$vm" udhcpc -i eth0 -f -q -n -t 5 -T 2 -s /bin/true 2>&1 | sed 's/^/    /'; then
+if ! ip netns exec "$vm" udhcpc -i eth0 -f -q -n -t 5 -T 2 -s /bin/true >"$work/udhcpc.log" 2>&1; then
+	sed 's/^/    /' "$work/udhcpc.log"
 	echo "demo: the VM got no lease; nfdhcpd said:"; cat "$work/nfdhcpd.log"; exit 1
 fi
+sed 's/^/    /' "$work/udhcpc.log"
+# The lease must be exactly the address the pool allocated.
+if ! grep -q "lease of $addr obtained" "$work/udhcpc.log"; then
+	echo "demo: the VM's lease is not the allocated $addr"; exit 1
+fi
+echo "the VM's lease is the address the pool allocated: $addr"
 grep -q "dhcp reply" "$work/nfdhcpd.log" && echo "nfdhcpd log:" && grep "dhcp reply" "$work/nfdhcpd.log" | sed 's/^/    /'
 run inhost "$bin/diktyo-ifup" show
 run inhost "$bin/diktyo-ifup" down "$tap"

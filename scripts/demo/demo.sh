@@ -39,5 +39,5 @@ run ip allocate --owner=web3.example.org:0 public
 run check
 echo
 echo "== a VM gets wired and served"
-"$top/testdata/demo/wire.sh" "$DIKTYO_IPAM_DB"
+"$top/scripts/demo/wire.sh" "$DIKTYO_IPAM_DB"
 echo "demo: OK"
