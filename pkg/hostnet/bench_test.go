@@ -92,7 +92,7 @@ func BenchmarkFacts(b *testing.B) {
 				a := e.host.applier(b, opts)
 				b.ReportAllocs()
 				for b.Loop() {
-					f, err := a.Facts("tb0", testTable, "")
+					f, err := a.Facts("tb0", "", testTable)
 					if err != nil {
 						b.Fatal(err)
 					}

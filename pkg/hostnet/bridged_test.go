@@ -25,7 +25,7 @@ func TestBridged(t *testing.T) {
 		vm.ip(t, "addr", "add", []string{"198.51.100.20/24", "198.51.100.21/24"}[i], "dev", "eth0")
 	}
 	a := host.applier(t, Options{})
-	f, err := a.Facts("tap-b1", 0, "br-x")
+	f, err := a.Facts("tap-b1", "br-x", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestOpenvSwitch(t *testing.T) {
 	o.vsctl(t, "add-br", "br-ovs", "--", "set", "bridge", "br-ovs", "datapath_type=netdev")
 	host.veth(t, "tap-o1", vm, "eth0")
 	a := host.applier(t, Options{OVSDB: o.db, Timeout: 20 * time.Second})
-	f, err := a.Facts("tap-o1", 0, "br-ovs")
+	f, err := a.Facts("tap-o1", "br-ovs", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,13 @@ import (
 )
 
 // Facts reads what the planner needs, without changing anything: the tap,
-// the link (bridge or Open vSwitch bridge; "" to skip) and, when table is
+// the link (bridge, Open vSwitch bridge or a routed table's configured
+// uplink; "" to skip) and, when table is
 // not 0, the devices of the table's IPv4 and IPv6 default routes. Missing
 // devices and routes are reported in the result (LinkFacts.Exists, empty
 // uplinks; HostFacts.Uplink turns the latter into a clear error); only
 // failures to read are errors.
-func (a *Applier) Facts(tap string, table int, link string) (netplan.HostFacts, error) {
+func (a *Applier) Facts(tap, link string, table int) (netplan.HostFacts, error) {
 	var f netplan.HostFacts
 	var err error
 	if f.Tap, err = a.LinkFacts(tap); err != nil {

@@ -121,7 +121,7 @@ func TestRouted(t *testing.T) {
 	a := e.host.applier(t, Options{})
 
 	// Facts the planner reads.
-	f, err := a.Facts(tap, testTable, "")
+	f, err := a.Facts(tap, "", testTable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("table without default route", func(t *testing.T) {
-		f, err := a.Facts(tap, 101, "")
+		f, err := a.Facts(tap, "", 101)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,7 +101,7 @@ func TestUplink(t *testing.T) {
 	ns.ip(t, "route", "del", "default", "dev", "d2", "table", "100")
 	check("no default left", 100, 4, "")
 
-	f, err := cached.Facts("d3", 100, "")
+	f, err := cached.Facts("d3", "", 100)
 	if err != nil || f.Uplink4 != "" || f.Uplink6 != "d2" || !f.Tap.Exists {
 		t.Errorf("Facts = %+v, %v", f, err)
 	}

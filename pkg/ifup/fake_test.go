@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
@@ -22,6 +23,7 @@ type fakeHost struct {
 	links    map[string]netplan.LinkFacts
 	uplinks  map[int][2]string
 	objects  map[string]bool
+	users    map[string]bool // taps using shared (mark) rules
 	calls    []string
 	applyErr error
 }
@@ -34,6 +36,7 @@ func newFakeHost() *fakeHost {
 		},
 		uplinks: map[int][2]string{100: {"eth1", "eth1"}},
 		objects: map[string]bool{},
+		users:   map[string]bool{},
 	}
 }
 
@@ -113,6 +116,9 @@ func (h *fakeHost) Apply(x netplan.Host) (json.RawMessage, error) {
 	for _, o := range objs {
 		h.objects[o] = true
 	}
+	if slices.ContainsFunc(x.Rules, netplan.Rule.Shared) {
+		h.users[x.Tap.Name] = true
+	}
 	return json.Marshal(objs)
 }
 
@@ -120,6 +126,7 @@ func (h *fakeHost) Remove(planned netplan.Host, tapIndex int, applied json.RawMe
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, "remove "+planned.Tap.Name)
+	delete(h.users, planned.Tap.Name)
 	objs := objectsOf(planned)
 	if applied != nil {
 		objs = nil
@@ -144,6 +151,27 @@ func (h *fakeHost) Merge(old, new json.RawMessage) (json.RawMessage, error) {
 		}
 	}
 	return json.Marshal(a)
+}
+
+// ReleaseStale forgets the shared-rule users that keep rejects and, with
+// the last user, the mark rules, as hostnet does.
+func (h *fakeHost) ReleaseStale(keep func(tap string) bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, "release-stale")
+	for tap := range h.users {
+		if !keep(tap) {
+			delete(h.users, tap)
+		}
+	}
+	if len(h.users) == 0 {
+		for o := range h.objects {
+			if strings.Contains(o, " mark ") {
+				delete(h.objects, o)
+			}
+		}
+	}
+	return nil
 }
 
 func (h *fakeHost) snapshot() []string {

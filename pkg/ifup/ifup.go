@@ -37,6 +37,9 @@ type Host interface {
 	// Merge combines the record of an earlier Apply with that of a repeated
 	// one, keeping the earlier record of values to restore.
 	Merge(old, new json.RawMessage) (json.RawMessage, error)
+	// ReleaseStale removes the users of tables' shared rules whose tap
+	// keep rejects (no record left), and with the last user the rules.
+	ReleaseStale(keep func(tap string) bool) error
 }
 
 // Firewall applies the nftables part of a plan (pkg/firewall).
@@ -479,12 +482,8 @@ func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 	// Users of a table's shared rules without a record (a crash, an
 	// unreadable record): checked under the table's lock, so an up in
 	// progress, which writes its record first, keeps its own.
-	if h, ok := r.host.(interface {
-		ReleaseStale(keep func(tap string) bool) error
-	}); ok {
-		if err := h.ReleaseStale(r.st.has); err != nil {
-			errs = append(errs, fmt.Errorf("shared rules: %w", err))
-		}
+	if err := r.host.ReleaseStale(r.st.has); err != nil {
+		errs = append(errs, fmt.Errorf("shared rules: %w", err))
 	}
 	filtered, err := r.fw.List()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/firewall"
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
@@ -720,3 +722,66 @@ func TestReconcileBindings(t *testing.T) {
 		t.Fatalf("bindings left %q, want %q", left, want)
 	}
 }
+
+// A crash that lost a record leaves its tap a user of the table's shared
+// rules; reconcile releases it, and with the last user the rules go.
+func TestReconcileReleasesStaleUsers(t *testing.T) {
+	g := newRig(t)
+	g.mustUp(routedEnv, nil)
+	if err := os.Remove(g.r.st.recordPath("tap1")); err != nil {
+		t.Fatal(err)
+	}
+	g.host.delTap("tap1")
+	if err := g.run([]string{"diktyo-ifup", "reconcile"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(g.host.calls, "release-stale") || len(g.host.users) != 0 {
+		t.Fatalf("calls %q, users %v", g.host.calls, g.host.users)
+	}
+	for _, o := range g.host.snapshot() {
+		if strings.Contains(o, " mark ") {
+			t.Fatalf("shared rule left: %q", o)
+		}
+	}
+}
+
+// The firewall's tables are created only when Apply finds them missing;
+// any other error is returned as it is, without an Init.
+func TestFirewallAdapterInit(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		first     error
+		wantInits int
+		wantErr   bool
+	}{
+		{"applied", nil, 0, false},
+		{"not initialized", fmt.Errorf("apply: %w", firewall.ErrNotInitialized), 1, false},
+		{"other error", errors.New("EPERM"), 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeTables{first: tc.first}
+			err := (&FirewallAdapter{F: f}).Apply(netplan.Filter{Tap: "tap1"})
+			if f.inits != tc.wantInits || (err != nil) != tc.wantErr {
+				t.Fatalf("inits %d, err %v; want %d inits, error %v", f.inits, err, tc.wantInits, tc.wantErr)
+			}
+		})
+	}
+}
+
+// fakeTables fails its first Apply with first.
+type fakeTables struct {
+	first          error
+	applies, inits int
+}
+
+func (f *fakeTables) Init() error { f.inits++; return nil }
+func (f *fakeTables) Apply(netplan.Filter) error {
+	f.applies++
+	if f.applies == 1 {
+		return f.first
+	}
+	return nil
+}
+func (f *fakeTables) Remove(netplan.Filter) error { return nil }
+func (f *fakeTables) RemoveTap(string) error      { return nil }
+func (f *fakeTables) List() ([]string, error)     { return nil, nil }

@@ -70,7 +70,7 @@ type HostnetAdapter struct{ A *hostnet.Applier }
 
 // Facts implements Host.
 func (h HostnetAdapter) Facts(tap, link string, table int) (netplan.HostFacts, error) {
-	return h.A.Facts(tap, table, link)
+	return h.A.Facts(tap, link, table)
 }
 
 // Apply implements Host.
@@ -132,15 +132,26 @@ func (h HostnetAdapter) Merge(old, new json.RawMessage) (json.RawMessage, error)
 	return encodeApplied(&m), nil
 }
 
+// Tables is what FirewallAdapter uses of a *firewall.Firewall.
+type Tables interface {
+	Init() error
+	Apply(f netplan.Filter) error
+	Remove(f netplan.Filter) error
+	RemoveTap(tap string) error
+	List() ([]string, error)
+}
+
 // FirewallAdapter makes a *firewall.Firewall a Firewall. diktyo's tables
-// are created (firewall.Init) on the first Apply that needs them, so a
-// fresh host needs no separate setup step.
-type FirewallAdapter struct{ F *firewall.Firewall }
+// are created (firewall.Init) on the first Apply that finds them missing
+// (firewall.ErrNotInitialized), so a fresh or upgraded host needs no
+// separate setup step; other errors are returned as they are.
+type FirewallAdapter struct{ F Tables }
 
 // Apply implements Firewall.
 func (f *FirewallAdapter) Apply(x netplan.Filter) error {
-	if err := f.F.Apply(x); err == nil {
-		return nil
+	err := f.F.Apply(x)
+	if !errors.Is(err, firewall.ErrNotInitialized) {
+		return err
 	}
 	if err := f.F.Init(); err != nil {
 		return err
