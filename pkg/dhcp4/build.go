@@ -3,6 +3,8 @@ package dhcp4
 import (
 	"encoding/binary"
 	"slices"
+
+	"github.com/diktyo/diktyo/pkg/inetsum"
 )
 
 // BuildRequest appends to dst the Ethernet frame a VM's DHCP client sends
@@ -75,7 +77,7 @@ func BuildRequest(dst []byte, m *Message) []byte {
 	ih[8], ih[9] = 64, 17
 	copy(ih[12:16], ci[:])
 	copy(ih[16:20], []byte{255, 255, 255, 255})
-	binary.BigEndian.PutUint16(ih[10:12], ^fold(sum(ih, 0)))
+	binary.BigEndian.PutUint16(ih[10:12], inetsum.Checksum(inetsum.Add(0, ih)))
 
 	uh := f[offUDP:]
 	ulen := uint16(n - offUDP)
@@ -84,7 +86,7 @@ func BuildRequest(dst []byte, m *Message) []byte {
 	binary.BigEndian.PutUint16(uh[4:6], ulen)
 	ps := uint64(binary.BigEndian.Uint32(ih[12:16])) + uint64(binary.BigEndian.Uint32(ih[16:20])) +
 		17 + uint64(ulen)
-	cs := ^fold(sum(uh, ps))
+	cs := inetsum.Checksum(inetsum.Add(ps, uh))
 	if cs == 0 {
 		cs = 0xffff
 	}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/diktyo/diktyo/pkg/inetsum"
 )
 
 func fuzzSeeds(f *testing.F, extra func(pkt []byte)) {
@@ -96,7 +98,7 @@ func FuzzParseRequest(f *testing.F) {
 		if !reflect.DeepEqual(m, m2) {
 			t.Fatalf("round trip:\n%+v\n%+v", m, m2)
 		}
-		if fold(sum(frame[ethHdrLen:ethHdrLen+ipv4HdrLen], 0)) != 0xffff {
+		if inetsum.Fold(inetsum.Add(0, frame[ethHdrLen:ethHdrLen+ipv4HdrLen])) != 0xffff {
 			t.Fatal("bad IPv4 checksum in built request")
 		}
 	})

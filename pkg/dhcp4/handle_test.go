@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/inetsum"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
 )
@@ -44,7 +45,7 @@ func checkFrame(t testing.TB, f []byte) decodedReply {
 		ih.FragOff != 0 || ih.Flags != ipv4.DontFragment {
 		t.Errorf("bad IPv4 header %+v (frame %d bytes)", ih, len(f))
 	}
-	if fold(sum(f[offIP:offUDP], 0)) != 0xffff {
+	if inetsum.Fold(inetsum.Add(0, f[offIP:offUDP])) != 0xffff {
 		t.Errorf("bad IPv4 header checksum %#04x", ih.Checksum)
 	}
 	u := f[offUDP:]
@@ -55,7 +56,7 @@ func checkFrame(t testing.TB, f []byte) decodedReply {
 		t.Errorf("UDP length %d, want %d", ul, len(u))
 	}
 	ps := uint64(binary.BigEndian.Uint32(f[offIP+12:])) + uint64(binary.BigEndian.Uint32(f[offIP+16:])) + 17 + uint64(len(u))
-	if binary.BigEndian.Uint16(u[6:8]) == 0 || fold(sum(u, ps)) != 0xffff {
+	if binary.BigEndian.Uint16(u[6:8]) == 0 || inetsum.Fold(inetsum.Add(ps, u)) != 0xffff {
 		t.Errorf("bad UDP checksum %#04x", binary.BigEndian.Uint16(u[6:8]))
 	}
 	if len(u)-udpHdrLen < minBOOTPLen {

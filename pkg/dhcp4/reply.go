@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/inetsum"
 )
 
 // Request is one queued packet as the daemon received it.
@@ -215,7 +216,7 @@ func (r *Responder) build(dst []byte, p *replyParams) []byte {
 	ih[10], ih[11] = 0, 0
 	copy(ih[12:16], p.server[:])
 	copy(ih[16:20], ipDst[:])
-	binary.BigEndian.PutUint16(ih[10:12], ^fold(sum(ih, 0)))
+	binary.BigEndian.PutUint16(ih[10:12], inetsum.Checksum(inetsum.Add(0, ih)))
 
 	// UDP, checksum over the pseudo header.
 	uh := f[offUDP:]
@@ -226,7 +227,7 @@ func (r *Responder) build(dst []byte, p *replyParams) []byte {
 	uh[6], uh[7] = 0, 0
 	ps := uint64(binary.BigEndian.Uint32(ih[12:16])) + uint64(binary.BigEndian.Uint32(ih[16:20])) +
 		17 + uint64(ulen)
-	cs := ^fold(sum(uh, ps))
+	cs := inetsum.Checksum(inetsum.Add(ps, uh))
 	if cs == 0 {
 		cs = 0xffff
 	}
@@ -359,28 +360,4 @@ func classlessRoutes(tmp *[18]byte, gw [4]byte, onLink bool) []byte {
 	n += 5
 	tmp[1] = byte(n - 2)
 	return tmp[:n]
-}
-
-// sum adds b as big-endian 16-bit words to acc (one's complement, unfolded).
-func sum(b []byte, acc uint64) uint64 {
-	for len(b) >= 8 {
-		acc += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	return acc
-}
-
-// fold folds a one's complement sum to 16 bits.
-func fold(acc uint64) uint16 {
-	for acc > 0xffff {
-		acc = acc&0xffff + acc>>16
-	}
-	return uint16(acc)
 }

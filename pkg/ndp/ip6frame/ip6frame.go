@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+
+	"github.com/diktyo/diktyo/pkg/inetsum"
 )
 
 // Header lengths and protocol numbers used by the responders.
@@ -155,7 +157,7 @@ func Finish(frame []byte) {
 // zeroed) and the IPv6 pseudo-header (RFC 8200 8.1), ready to store. A
 // computed 0 is returned as 0xffff, as UDP over IPv6 requires.
 func Checksum(src, dst netip.Addr, proto uint8, payload []byte) uint16 {
-	c := ^fold(sum(src, dst, proto, payload))
+	c := inetsum.Checksum(sum(src, dst, proto, payload))
 	if c == 0 {
 		c = 0xffff
 	}
@@ -169,39 +171,14 @@ func VerifyChecksum(src, dst netip.Addr, proto uint8, payload []byte) bool {
 	if proto == ProtoUDP && len(payload) >= 8 && payload[6]|payload[7] == 0 {
 		return false
 	}
-	return fold(sum(src, dst, proto, payload)) == 0xffff
+	return inetsum.Fold(sum(src, dst, proto, payload)) == 0xffff
 }
 
+// sum is the one's complement sum of payload and the IPv6 pseudo-header.
 func sum(src, dst netip.Addr, proto uint8, payload []byte) uint64 {
 	s, d := src.As16(), dst.As16()
-	var acc uint64
-	for i := 0; i < 16; i += 4 {
-		acc += uint64(binary.BigEndian.Uint32(s[i:]))
-		acc += uint64(binary.BigEndian.Uint32(d[i:]))
-	}
-	acc += uint64(len(payload)) + uint64(proto)
-	b := payload
-	for len(b) >= 8 {
-		v := binary.BigEndian.Uint64(b)
-		acc += v >> 32
-		acc += v & 0xffffffff
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	return acc
-}
-
-func fold(acc uint64) uint16 {
-	for acc > 0xffff {
-		acc = (acc >> 16) + (acc & 0xffff)
-	}
-	return uint16(acc)
+	acc := inetsum.Add(inetsum.Add(uint64(len(payload))+uint64(proto), s[:]), d[:])
+	return inetsum.Add(acc, payload)
 }
 
 // ErrDomain reports a name that cannot be encoded as an uncompressed DNS
