@@ -57,9 +57,10 @@ type General struct {
 	User     string `json:"user"` // name or numeric uid
 	// MetricsListen is diktyo's: host:port for Prometheus metrics; empty = off.
 	MetricsListen string `json:"metrics_listen"`
-	// QueueBypass is diktyo's: steer with the NFQUEUE bypass flag, so that
-	// while nfdhcpd is down queued packets are accepted (passed on to the
-	// host) instead of dropped.
+	// QueueBypass is diktyo's: open the queues fail-open, so that a full
+	// queue accepts packets instead of dropping them. The queue rules'
+	// bypass flag, which decides what happens while nfdhcpd is down, is
+	// diktyo-ifup's QUEUE_BYPASS in /etc/default/diktyo.
 	QueueBypass bool `json:"queue_bypass"`
 }
 

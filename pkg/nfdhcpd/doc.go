@@ -27,7 +27,7 @@
 //
 //   - While nfdhcpd is down (crash, restart, upgrade), what happens to the
 //     queued packets is decided by the queue rule: with the NFQUEUE bypass
-//     flag (set by the rule installer when [general] queue_bypass = yes) the
+//     flag (diktyo-ifup sets it with QUEUE_BYPASS=yes in /etc/default/diktyo) the
 //     kernel accepts them and the host stack sees them (DHCP to port 67
 //     finds no listener, RS/NS reach the host kernel); without it (GRNET's
 //     behaviour, the default) they are dropped and VMs retry. The daemon
