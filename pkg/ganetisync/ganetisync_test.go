@@ -525,3 +525,66 @@ only-diktyo 10.1.2.3: held by gone.ganeti.test:0, an instance Ganeti does not kn
 		"net2 198.18.100.9 external",
 	})
 }
+
+// fakeCommands writes gnt-network and gnt-instance scripts that check
+// their arguments and print the fixtures.
+func fakeCommands(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, fixture := range map[string]string{"gnt-network": "gnt-network-list.txt", "gnt-instance": "gnt-instance-list.txt"} {
+		abs, err := filepath.Abs(filepath.Join("testdata", fixture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := "#!/bin/sh\n" +
+			"# the environment is clean: no Ganeti hook variable reaches the command\n" +
+			"env | grep -q '^GANETI_' && { echo 'GANETI_ variables leaked' >&2; exit 3; }\n" +
+			"[ \"$1 $2 $3\" = \"list --no-headers --separator=|\" ] || { echo \"bad args: $*\" >&2; exit 2; }\n" +
+			"cat " + abs + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestCLI(t *testing.T) {
+	t.Setenv("GANETI_HOOKS_PATH", "instance-add")
+	c := CLI{Dir: fakeCommands(t)}
+	nets, err := c.Networks(context.Background())
+	if err != nil || len(nets) != 3 {
+		t.Fatalf("networks: %d, %v", len(nets), err)
+	}
+	insts, err := c.Instances(context.Background())
+	if err != nil || len(insts) != 4 {
+		t.Fatalf("instances: %d, %v", len(insts), err)
+	}
+	_, err = CLI{Dir: t.TempDir()}.Networks(context.Background())
+	if !errors.Is(err, ErrGaneti) || !strings.Contains(err.Error(), "gnt-network list") {
+		t.Fatalf("missing command: %v", err)
+	}
+}
+
+// RunSync reports without changing the pool, then applies with apply.
+func TestRunSync(t *testing.T) {
+	p := mirrored(t)
+	c := CLI{Dir: fakeCommands(t)}
+	update := func(fn func(*ipam.Txn) error) error { return p.Update(context.Background(), fn) }
+	before := holdings(t, p)
+	var out strings.Builder
+	err := RunSync(context.Background(), c, update, false, &out)
+	if !errors.Is(err, ErrDisagree) || !strings.HasSuffix(out.String(), "4 disagreements; run with --apply to take Ganeti's side\n") {
+		t.Fatalf("report: %v\n%s", err, out.String())
+	}
+	if after := holdings(t, p); !slices.Equal(before, after) {
+		t.Fatalf("a report changed the pool: %v", after)
+	}
+	out.Reset()
+	if err := RunSync(context.Background(), c, update, true, &out); err != nil || !strings.HasPrefix(out.String(), "applied: ") || !strings.HasSuffix(out.String(), "applied 4 changes\n") {
+		t.Fatalf("apply: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := RunSync(context.Background(), c, update, false, &out); err != nil || out.String() != "in step with Ganeti: 3 networks, 4 instances\n" {
+		t.Fatalf("after apply: %v\n%s", err, out.String())
+	}
+}

@@ -2,6 +2,7 @@ package ganetisync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -163,5 +164,55 @@ func releaseUnknown(h ipam.Holding) Change {
 func (r *Report) apply(tx *ipam.Txn, changes []Change) error {
 	r.Changes = append(r.Changes, changes...)
 	_, err := ApplyKinds(tx, changes, Add, Update, Release, Conflict)
+	return err
+}
+
+// ErrDisagree: Sync found disagreements it did not settle (a report
+// without --apply, or differences no change can apply).
+var ErrDisagree = errors.New("the pool disagrees with Ganeti")
+
+// errRollback undoes a report-only run's transaction.
+var errRollback = errors.New("report only")
+
+// RunSync is `diktyo-ipam sync ganeti`: it reads every network and
+// instance from src, then compares and applies them (Sync) in one pool
+// transaction run by update, which it commits only with apply. It writes
+// one line per difference to w and a summary line, and returns an error
+// wrapping ErrDisagree when disagreements are left.
+func RunSync(ctx context.Context, src Source, update func(func(*ipam.Txn) error) error, apply bool, w io.Writer) error {
+	nets, insts, err := Read(ctx, src)
+	if err != nil {
+		return err
+	}
+	var r *Report
+	err = update(func(tx *ipam.Txn) error {
+		var err error
+		if r, err = Sync(tx, nets, insts); err != nil {
+			return err
+		}
+		if !apply {
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRollback) {
+		return err
+	}
+	if err := r.Write(w, apply); err != nil {
+		return err
+	}
+	n, left := r.Disagreements(), r.Unapplied()
+	switch {
+	case n == 0:
+		_, err = fmt.Fprintf(w, "in step with Ganeti: %d networks, %d instances\n", len(nets), len(insts))
+		return err
+	case !apply:
+		fmt.Fprintf(w, "%d disagreements; run with --apply to take Ganeti's side\n", n)
+		return fmt.Errorf("%w: %d differences", ErrDisagree, n)
+	case left > 0:
+		fmt.Fprintf(w, "applied %d changes; %d need manual action\n", n-left, left)
+		return fmt.Errorf("%w: %d differences need manual action", ErrDisagree, left)
+	}
+	_, err = fmt.Fprintf(w, "applied %d changes\n", n)
 	return err
 }
