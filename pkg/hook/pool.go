@@ -208,11 +208,13 @@ func (r *run) release(ctx context.Context, p *ipam.Pool) error {
 func (r *run) networkFromGaneti(ctx context.Context) ([]ganetisync.Network, error) {
 	env := r.e.Latest().Network
 	nets, err := r.d.Ganeti.Networks(ctx, env.Name)
-	if err == nil && len(nets) == 1 && nets[0].Name == env.Name {
-		return nets, nil
+	for _, n := range nets {
+		if n.Name == env.Name && err == nil {
+			return []ganetisync.Network{n}, nil
+		}
 	}
 	if err == nil {
-		err = fmt.Errorf("%w: gnt-network list %s: %d networks", ganetisync.ErrGaneti, env.Name, len(nets))
+		err = fmt.Errorf("%w: gnt-network list %s: no such network", ganetisync.ErrGaneti, env.Name)
 	}
 	return []ganetisync.Network{ganetisync.NetworkOf(env)}, err
 }
