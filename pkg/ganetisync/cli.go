@@ -126,15 +126,14 @@ func unset(s string) bool { return s == "" || s == "-" || s == "None" }
 func ParseNetworks(out []byte) ([]Network, error) {
 	var nets []Network
 	for i, line := range lines(out) {
-		f := strings.Split(line, sep)
-		if len(f) != len(networkFields) {
-			return nil, fmt.Errorf("%w: gnt-network line %d: %d fields, want %d: %q", ErrGaneti, i+1, len(f), len(networkFields), line)
+		f, err := split(line, "gnt-network", i, networkFields)
+		if err != nil {
+			return nil, err
 		}
 		n := Network{Name: f[0], UUID: f[1]}
 		bad := func(field string, err error) error {
 			return fmt.Errorf("%w: gnt-network line %d (%s): %s: %v", ErrGaneti, i+1, n.Name, field, err)
 		}
-		var err error
 		if n.Subnet, err = optPrefix(f[2]); err != nil {
 			return nil, bad("network", err)
 		}
@@ -176,9 +175,9 @@ func ParseNetworks(out []byte) ([]Network, error) {
 func ParseInstances(out []byte) ([]Instance, error) {
 	var insts []Instance
 	for i, line := range lines(out) {
-		f := strings.Split(line, sep)
-		if len(f) != len(instanceFields) {
-			return nil, fmt.Errorf("%w: gnt-instance line %d: %d fields, want %d: %q", ErrGaneti, i+1, len(f), len(instanceFields), line)
+		f, err := split(line, "gnt-instance", i, instanceFields)
+		if err != nil {
+			return nil, err
 		}
 		inst := Instance{Name: f[0]}
 		bad := func(field string, err error) error {
@@ -218,6 +217,15 @@ func ParseInstances(out []byte) ([]Instance, error) {
 		insts = append(insts, inst)
 	}
 	return insts, nil
+}
+
+// split cuts line i of cmd's output into its fields.
+func split(line, cmd string, i int, fields []string) ([]string, error) {
+	f := strings.Split(line, sep)
+	if len(f) != len(fields) {
+		return nil, fmt.Errorf("%w: %s line %d: %d fields, want %d: %q", ErrGaneti, cmd, i+1, len(f), len(fields), line)
+	}
+	return f, nil
 }
 
 func lines(out []byte) []string {

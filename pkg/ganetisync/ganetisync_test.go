@@ -128,14 +128,19 @@ func TestParseNetworks(t *testing.T) {
 	if n3.Gateway.IsValid() || n3.Subnet6.IsValid() || n3.MACPrefix != "" || n3.Tags != nil || len(n3.Groups) != 0 || n3.Groups == nil {
 		t.Errorf("net3 (unset values): %+v", n3)
 	}
-	for _, bad := range []string{
+	rejects(t, func(b []byte) error { _, err := ParseNetworks(b); return err },
 		"net1|u|198.51.100.0/24",
 		"net1|u|198.51.100.0/99|-|-|-|-|||",
 		"net1|u|198.51.100.0/24|-|-|-|-||default routed|",
-		"net1|u|198.51.100.0/24|-|-|-|-|||198.51.100.x",
-	} {
-		if _, err := ParseNetworks([]byte(bad + "\n")); !errors.Is(err, ErrGaneti) {
-			t.Errorf("%q: %v, want ErrGaneti", bad, err)
+		"net1|u|198.51.100.0/24|-|-|-|-|||198.51.100.x")
+}
+
+// rejects checks that parse fails with ErrGaneti on every bad line.
+func rejects(t *testing.T, parse func([]byte) error, bad ...string) {
+	t.Helper()
+	for _, line := range bad {
+		if err := parse([]byte(line + "\n")); !errors.Is(err, ErrGaneti) {
+			t.Errorf("%q: %v, want ErrGaneti", line, err)
 		}
 	}
 }
@@ -157,17 +162,12 @@ func TestParseInstances(t *testing.T) {
 	if n := insts[3]; len(n.NICs) != 0 {
 		t.Errorf("nonic: %+v", n)
 	}
-	for _, bad := range []string{
+	rejects(t, func(b []byte) error { _, err := ParseInstances(b); return err },
 		"i|['a', 'b']|[None]|1.2.3.4|aa:00:00:00:00:01|br0|None",
 		"i|['a'|[None]|1.2.3.4|aa:00:00:00:00:01|br0|None",
 		"i|['a']|[None]|1.2.3.x|aa:00:00:00:00:01|br0|None",
 		"i|['a']|[None]|1.2.3.4|zz|br0|None",
-		"i|['a']|[None]",
-	} {
-		if _, err := ParseInstances([]byte(bad + "\n")); !errors.Is(err, ErrGaneti) {
-			t.Errorf("%q: %v, want ErrGaneti", bad, err)
-		}
-	}
+		"i|['a']|[None]")
 }
 
 // A network only in Ganeti is added with its external reservations and

@@ -50,31 +50,18 @@ func (s store) instance(instance string) ([]*Record, error) {
 // under the tap's lock and leaves it alone when it belongs to another
 // NIC by then. It returns the taps whose state it removed.
 func (r *Runner) DownInstance(ctx context.Context, instance string, drop func(netplan.NICID) bool) ([]string, error) {
-	recs, err := r.st.instance(instance)
-	if err != nil {
-		return nil, err
-	}
-	var done []string
-	var errs []error
-	for _, rec := range recs {
-		if err := ctx.Err(); err != nil {
-			return done, err
-		}
+	return r.eachNIC(ctx, instance, func(rec *Record) (bool, error) {
 		if drop != nil && !drop(rec.NIC) {
-			continue
+			return false, nil
 		}
 		id := rec.NIC
 		err := r.down(id.Tap, &id)
-		switch {
-		case errors.Is(err, ErrNotOwner):
+		if errors.Is(err, ErrNotOwner) {
 			r.log.Debug("tap reused by another NIC meanwhile, left alone", "tap", id.Tap, "err", err)
-		case err != nil:
-			errs = append(errs, &TapError{Tap: id.Tap, Err: err})
-		default:
-			done = append(done, id.Tap)
+			return false, nil
 		}
-	}
-	return done, errors.Join(errs...)
+		return err == nil, err
+	})
 }
 
 // Reannounce sends the gratuitous ARPs and unsolicited NAs that the up of
@@ -83,6 +70,17 @@ func (r *Runner) DownInstance(ctx context.Context, instance string, drop func(ne
 // failover the up's announcements may have left before the VM moved; these
 // make upstream routers switch over. It returns the taps announced for.
 func (r *Runner) Reannounce(ctx context.Context, instance string) ([]string, error) {
+	return r.eachNIC(ctx, instance, func(rec *Record) (bool, error) {
+		if len(rec.Plan.Host.Announce) == 0 {
+			return false, nil
+		}
+		return r.reannounce(rec.NIC)
+	})
+}
+
+// eachNIC calls fn for the record of every NIC of instance and returns
+// the taps fn acted on; errors are collected per tap.
+func (r *Runner) eachNIC(ctx context.Context, instance string, fn func(*Record) (bool, error)) ([]string, error) {
 	recs, err := r.st.instance(instance)
 	if err != nil {
 		return nil, err
@@ -93,13 +91,10 @@ func (r *Runner) Reannounce(ctx context.Context, instance string) ([]string, err
 		if err := ctx.Err(); err != nil {
 			return done, err
 		}
-		if len(rec.Plan.Host.Announce) == 0 {
-			continue
-		}
-		ok, err := r.reannounce(rec.NIC)
+		acted, err := fn(rec)
 		if err != nil {
 			errs = append(errs, &TapError{Tap: rec.NIC.Tap, Err: err})
-		} else if ok {
+		} else if acted {
 			done = append(done, rec.NIC.Tap)
 		}
 	}
