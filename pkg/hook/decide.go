@@ -85,6 +85,7 @@ func Served() []Dir {
 		{"instance-stop", post},
 		{"instance-migrate", post},
 		{"instance-failover", post},
+		{"instance-move", post},
 		{"network-add", post},
 		{"network-modify", post},
 		{"network-remove", post},
@@ -101,9 +102,9 @@ func SameNode(a, b string) bool { return a != "" && strings.EqualFold(a, b) }
 //   - Pool actions run on the master.
 //   - The NICs of a stopped, removed or renamed instance are torn down on
 //     every node that runs the hook (the instance runs nowhere then); after
-//     a migration or failover, on the old primary only.
-//   - The new primary of a migration or failover announces the routed
-//     addresses again.
+//     a migration, failover or move, on the old primary only.
+//   - The new primary of a migration, failover or move announces the
+//     routed addresses again.
 //   - The primary verifies its NICs after a start, a reboot, a modify
 //     (a NIC hot-removed or hot-modified) and a migration cleanup.
 func Decide(e *ganeti.HookEnv, node string) Plan {
@@ -148,7 +149,7 @@ func Decide(e *ganeti.HookEnv, node string) Plan {
 			if SameNode(after, node) {
 				p.Host = HostVerify
 			}
-		case "instance-migrate", "instance-failover":
+		case "instance-migrate", "instance-failover", "instance-move":
 			switch {
 			case !strings.EqualFold(before, after) && SameNode(before, node):
 				p.Host = HostDown

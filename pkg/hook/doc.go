@@ -16,12 +16,12 @@
 //     reservations the NIC list; rename passes them on; remove releases
 //     them. Every post action is idempotent.
 //   - Host actions (pkg/ifup's records and Runner): on every node running
-//     the hook of a stop, remove or rename, and on the old primary after a
-//     migration or failover, the instance's NICs are torn down exactly as
-//     diktyo-ifup down does, found by instance name and NIC UUID; the new
-//     primary announces routed addresses again; after a start, reboot or
-//     modify the primary tears down NICs the instance no longer has and
-//     reconciles.
+//     the hook of a stop, remove or rename, and on the old primary after
+//     a migration, failover or move, the instance's NICs are torn down
+//     exactly as diktyo-ifup down does, found by instance name and NIC
+//     UUID; the new primary announces routed addresses again; after a
+//     start, reboot or modify the primary tears down NICs the instance no
+//     longer has and reconciles.
 //
 // Failures: in the pre phase only a real conflict, an unreadable
 // environment of an address check or an unreachable store (by default,
