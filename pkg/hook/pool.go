@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
@@ -174,8 +175,8 @@ func (r *run) rename(ctx context.Context, p *ipam.Pool) error {
 	if err != nil {
 		return err
 	}
-	r.log.Info(fmt.Sprintf("pool: %d reservations of %s passed to %s", len(moved), old, newName),
-		"instance", newName, "changes", changeList(done))
+	r.log.Info("pool: the reservations passed to the new name", "instance", newName, "old", old,
+		"moved", strconv.Itoa(len(moved)), "changes", changeList(done))
 	return leftError(left)
 }
 
@@ -198,7 +199,7 @@ func (r *run) release(ctx context.Context, p *ipam.Pool) error {
 		}
 		what[i] += " in " + h.Network
 	}
-	r.log.Info(fmt.Sprintf("pool: released %d reservations", len(released)), "instance", name, "released", strings.Join(what, ", "))
+	r.log.Info("pool: released what the instance held", "instance", name, "released", strings.Join(what, ", "))
 	return nil
 }
 
