@@ -637,3 +637,26 @@ func TestClaimConcurrent(t *testing.T) {
 		t.Fatalf("%d refused, holdings %v", n, g.holdings())
 	}
 }
+
+// network-modify: Ganeti's new gateway and reservations reach the pool;
+// a reservation only the pool has is kept, with a warning.
+func TestNetworkModify(t *testing.T) {
+	g := newRig(t, master).withNetworks()
+	g.update(func(tx *ipam.Txn) error { return tx.ReserveExternal("net2", netip.MustParseAddr("198.18.100.77")) })
+	n2 := &g.ganeti.nets[1]
+	n2.Gateway = netip.MustParseAddr("198.18.100.254")
+	n2.External = append(n2.External, netip.MustParseAddr("198.18.100.254"), netip.MustParseAddr("198.18.100.10"))
+	env := withVar(withVar(withVar(dumpEnv(t, "kvm/network-add-post.env"), "GANETI_HOOKS_PATH", "network-modify"),
+		"GANETI_OP_CODE", "OP_NETWORK_SET_PARAMS"), "GANETI_POST_NETWORK_GATEWAY", "198.18.100.254")
+	if err := g.run(env); err != nil {
+		t.Fatal(err)
+	}
+	if gw := g.network("net2").Gateway; gw != n2.Gateway {
+		t.Errorf("gateway %v", gw)
+	}
+	sameLines(t, "pool", g.holdings(), []string{"net2 198.18.100.10 external", "net2 198.18.100.77 external"})
+	if l := g.logLines(); len(l) != 1 || !strings.Contains(l[0], "warning: pool: network mirrored; kept what only the pool has") ||
+		!strings.Contains(l[0], "198.18.100.77") {
+		t.Errorf("log %q", l)
+	}
+}
