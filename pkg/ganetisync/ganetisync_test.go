@@ -22,31 +22,26 @@ const (
 	uuidK2N0 = "a730afce-aaec-4b13-969e-c993d431da2e"
 )
 
-func readFixture(t *testing.T, name string) []byte {
+// fixture parses a testdata file.
+func fixture[T any](t *testing.T, name string, parse func([]byte) ([]T, error)) []T {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	v, err := parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func fixtureNetworks(t *testing.T) []Network {
-	t.Helper()
-	nets, err := ParseNetworks(readFixture(t, "gnt-network-list.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nets
+	return fixture(t, "gnt-network-list.txt", ParseNetworks)
 }
 
 func fixtureInstances(t *testing.T) []Instance {
-	t.Helper()
-	insts, err := ParseInstances(readFixture(t, "gnt-instance-list.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return insts
+	return fixture(t, "gnt-instance-list.txt", ParseInstances)
 }
 
 func newPool() *ipam.Pool { return ipam.New(memstore.New()) }

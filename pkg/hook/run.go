@@ -64,7 +64,7 @@ type Deps struct {
 // Record is what the host actions need of one diktyo-ifup record.
 type Record struct {
 	NIC netplan.NICID
-	// IPv4 is the address the NIC was wired with (zero: none).
+	// IPv4 is the address the NIC was wired with ("" for none).
 	IPv4 string
 }
 
