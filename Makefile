@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/diktyo/diktyo/pkg/version.Version=$(VERSION)
 BIN := bin
 # main package dir -> binary name
-CMDS := ipam:diktyo-ipam ifup:diktyo-ifup nfdhcpd:nfdhcpd nfdhcpd/dhcpload:dhcpload
+CMDS := ipam:diktyo-ipam ifup:diktyo-ifup hooks:diktyo-hook nfdhcpd:nfdhcpd nfdhcpd/dhcpload:dhcpload
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s

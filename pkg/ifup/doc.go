@@ -15,6 +15,11 @@
 // tap's record. Locks are flock(2) on STATE_DIR/ifup/<tap>.lock with a
 // timeout.
 //
+// Ganeti's hooks (pkg/hook) use the same records: DownInstance removes an
+// instance's NICs from a node (found by instance name and NIC identity,
+// each through Down's path), Reannounce sends a moved VM's announcements
+// again.
+//
 // The host and filter appliers are interfaces (Host, Firewall) so the
 // logic is tested with recording fakes; the main wires the real ones. This
 // package never talks to netlink or nftables itself.

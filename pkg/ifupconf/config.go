@@ -81,6 +81,11 @@ type Config struct {
 	// (PER_TAP_RULES).
 	PerTapRules bool
 
+	// HookStoreUnreachable is what diktyo-hook's pre-phase checks do when
+	// the pool store cannot be reached: "refuse" the Ganeti operation
+	// (the default) or "allow" it with a warning (HOOK_STORE_UNREACHABLE).
+	HookStoreUnreachable string
+
 	// Raw holds every KEY=VALUE of the file as written (after unquoting),
 	// including keys this package does not interpret, for other readers
 	// of the same file.
@@ -106,6 +111,8 @@ func Default() *Config {
 		DHCPv6Queue:     45,
 		Uplinks:         map[string]string{},
 		Raw:             map[string]string{},
+
+		HookStoreUnreachable: "refuse",
 	}
 }
 
@@ -159,6 +166,13 @@ var setters = map[string]setter{
 	"DHCPV6_QUEUE":       queueSetter(func(c *Config) *uint16 { return &c.DHCPv6Queue }),
 	"RS_QUEUE":           queueSetter(func(c *Config) *uint16 { return &c.RSQueue }),
 	"NS_QUEUE":           queueSetter(func(c *Config) *uint16 { return &c.NSQueue }),
+	"HOOK_STORE_UNREACHABLE": func(c *Config, v string) error {
+		if v != "refuse" && v != "allow" {
+			return fmt.Errorf("%w %q: want refuse or allow", ErrBadValue, v)
+		}
+		c.HookStoreUnreachable = v
+		return nil
+	},
 }
 
 func pathSetter(f func(*Config) *string) setter {
@@ -464,6 +478,7 @@ func (c *Config) Marshal() []byte {
 		{"DHCPV6_QUEUE", strconv.Itoa(int(c.DHCPv6Queue))},
 		{"QUEUE_BYPASS", yn(c.QueueBypass)},
 		{"PER_TAP_RULES", yn(c.PerTapRules)},
+		{"HOOK_STORE_UNREACHABLE", c.HookStoreUnreachable},
 	} {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], shellQuote(kv[1]))
 	}

@@ -102,6 +102,8 @@ func TestParse(t *testing.T) {
 			check: func(c *Config) bool {
 				return c.UplinkFor(100, "100") == "eth2" && c.UplinkFor(7, "public") == "eth3" && c.UplinkFor(8, "8") == "eth1"
 			}},
+		{name: "hook store policy", in: "HOOK_STORE_UNREACHABLE=allow\n", check: func(c *Config) bool { return c.HookStoreUnreachable == "allow" }},
+		{name: "bad hook store policy", in: "HOOK_STORE_UNREACHABLE=maybe\n", err: ErrBadValue, key: "HOOK_STORE_UNREACHABLE"},
 		{name: "bad uplink", in: "UPLINK=a/b\n", err: ErrBadValue, key: "UPLINK"},
 		{name: "bad table uplink", in: "UPLINK_100=eth0123456789abcdef\n", err: ErrBadValue, key: "UPLINK_100"},
 		{name: "no equals", in: "JUNK\n", err: ErrSyntax},

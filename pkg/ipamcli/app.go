@@ -79,6 +79,7 @@ func (e *env) app() *cli.App {
 			e.exportCommand(),
 			e.importCommand(),
 			e.checkCommand(),
+			e.syncCommand(),
 			e.completionCommand(),
 		},
 	}

@@ -1,0 +1,24 @@
+// Command diktyo-hook is diktyo's Ganeti hook: linked into Ganeti's hook
+// directories (diktyo-hook install) it keeps the pool and every node's
+// host state in step with Ganeti's operations. See pkg/hook.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/diktyo/diktyo/pkg/hook"
+	"github.com/diktyo/diktyo/pkg/hostnet"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == hostnet.AnnounceSubcommand {
+		// The detached announcer that re-announcing NICs spawns (this very
+		// binary, see hostnet.SpawnCommand).
+		if err := hostnet.RunAnnounce(os.Args[2:]); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(hook.Main(context.Background(), os.Args, os.Environ(), os.Stdout, os.Stderr))
+}

@@ -1,0 +1,80 @@
+package hook
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	"github.com/diktyo/diktyo/pkg/ganetisync"
+	"github.com/diktyo/diktyo/pkg/ifup"
+	"github.com/diktyo/diktyo/pkg/ifupconf"
+	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+)
+
+// StoreTimeout bounds the wait for the pool store's lock.
+const StoreTimeout = boltstore.DefaultTimeout
+
+// OpenStore opens the pool store at path for one run of a hook: the bbolt
+// file, waiting at most StoreTimeout for its lock. With create false a
+// missing store is ErrNoPool (nothing of Ganeti's is diktyo's yet). It is
+// the hooks' only way to the store.
+func OpenStore(path string, create bool) (ipam.Store, error) {
+	if !create {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, ErrNoPool
+		}
+	}
+	st, err := boltstore.Open(path, boltstore.Options{Timeout: StoreTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// System returns the Deps of a hook run on this host: the pool store at
+// dbPath, diktyo-ifup's records under cfg.StateDir and its Runner
+// (ifup.NewSystem: netlink and nftables), Ganeti through its gnt-*
+// commands.
+func System(cfg *ifupconf.Config, log *slog.Logger, node, dbPath string) Deps {
+	return Deps{
+		Config:   cfg,
+		Node:     node,
+		Log:      log,
+		OpenPool: func(create bool) (ipam.Store, error) { return OpenStore(dbPath, create) },
+		Host: func() (HostOps, func(), error) {
+			r, closeFn, err := ifup.NewSystem(cfg, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			return r, closeFn, nil
+		},
+		InstanceRecords: func(instance string) ([]Record, error) {
+			recs, err := ifup.InstanceRecords(cfg.StateDir, instance)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]Record, len(recs))
+			for i, rec := range recs {
+				out[i] = recordOf(rec)
+			}
+			return out, nil
+		},
+		Ganeti: ganetisync.CLI{},
+	}
+}
+
+// recordOf keeps what the host actions need of a diktyo-ifup record.
+func recordOf(rec *ifup.Record) Record {
+	r := Record{NIC: rec.NIC}
+	p := rec.Plan
+	switch {
+	case p.Binding != nil && p.Binding.IP.IsValid():
+		r.IPv4 = p.Binding.IP.String()
+	case len(p.Filter.IPv4) > 0:
+		r.IPv4 = p.Filter.IPv4[0].String()
+	}
+	return r
+}
