@@ -324,19 +324,25 @@ func (o *OVSPort) AppendJSON(w *jsonx.Writer) {
 		}
 		w.EndArray()
 	}
+	if o.Guard != nil {
+		w.Key("guard")
+		o.Guard.appendJSON(w)
+	}
 	w.EndObject()
 }
 
 // DecodeJSON decodes an Open vSwitch port into o.
 func (o *OVSPort) DecodeJSON(r *jsonx.Reader) error {
-	return r.Object([]string{"bridge", "tag", "trunks"}, func(i int) error {
+	return r.Object([]string{"bridge", "tag", "trunks", "guard"}, func(i int) error {
 		switch i {
 		case 0:
 			return r.String(&o.Bridge)
 		case 1:
 			return r.Int(&o.Tag)
-		default:
+		case 2:
 			return jsonx.Slice(r, &o.Trunks, func(n *int, r *jsonx.Reader) error { return r.Int(n) })
+		default:
+			return jsonx.Ptr(r, &o.Guard, (*Filter).decodeJSON)
 		}
 	})
 }
@@ -353,6 +359,10 @@ func (f *Filter) appendJSON(w *jsonx.Writer) {
 	}
 	w.Key("mac")
 	w.Base64(f.MAC)
+	if f.TapMAC != nil {
+		w.Key("tap_mac")
+		w.Base64(f.TapMAC)
+	}
 	w.Key("anti_spoof")
 	w.Bool(f.AntiSpoof)
 	if len(f.IPv4) > 0 {
@@ -414,7 +424,7 @@ func appendAddrs(w *jsonx.Writer, addrs []netip.Addr) {
 
 func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 	names := []string{"tap", "mode", "bridge", "mac", "anti_spoof", "ipv4", "ipv6",
-		"link_local6", "profile", "mac_filter", "arp_gateway", "queues", "route_mark"}
+		"link_local6", "profile", "mac_filter", "arp_gateway", "queues", "route_mark", "tap_mac"}
 	return r.Object(names, func(i int) error {
 		switch i {
 		case 0:
@@ -441,8 +451,10 @@ func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 			return r.Addr(&f.ARPGateway)
 		case 11:
 			return jsonx.Ptr(r, &f.Queues, (*Queues).decodeJSON)
-		default:
+		case 12:
 			return r.Uint32(&f.RouteMark)
+		default:
+			return r.Bytes((*[]byte)(&f.TapMAC))
 		}
 	})
 }
