@@ -267,6 +267,7 @@ func (s *applyState) ovs(h netplan.Host) error {
 	}
 	p := *h.OVS
 	p.Trunks = append([]int(nil), p.Trunks...)
+	p.Guard = nil // recorded as OVSFlows
 	if err := s.a.ovsRun(s.tap+": add to Open vSwitch bridge "+p.Bridge, ovsAddArgs(p, s.tap)...); err != nil {
 		return err
 	}
@@ -274,7 +275,7 @@ func (s *applyState) ovs(h netplan.Host) error {
 	s.undo = append(s.undo, func() error {
 		return s.a.ovsRun(s.tap+": remove from Open vSwitch bridge "+p.Bridge, "--if-exists", "del-port", p.Bridge, s.tap)
 	})
-	return nil
+	return s.ovsFlows(*h.OVS)
 }
 
 // proxyNeighs runs after every other fallible step: the kernel accepts a
@@ -339,6 +340,9 @@ func (a *Applier) Remove(r Applied) error {
 		tapLink = l
 	} else if err != nil && !errors.Is(err, ErrNoSuchLink) {
 		fail(fmt.Errorf("%s: %w", tap, err))
+	}
+	if br := recordedFlows(r); br != "" {
+		fail(a.removeOVSFlows(tap, br))
 	}
 	if p := r.OVS; p != nil {
 		fail(a.ovsRun(tap+": remove from Open vSwitch bridge "+p.Bridge, "--if-exists", "del-port", p.Bridge, tap))

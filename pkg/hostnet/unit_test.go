@@ -161,6 +161,19 @@ func TestOVSArgs(t *testing.T) {
 	}
 }
 
+func TestOFTarget(t *testing.T) {
+	for db, want := range map[string]string{
+		"":                                  "br-ovs",
+		"unix:/run/openvswitch/db.sock":     "unix:/run/openvswitch/br-ovs.mgmt",
+		"tcp:198.51.100.1:6640":             "br-ovs",
+		"unix:/tmp/diktyo-test/ovs/db.sock": "unix:/tmp/diktyo-test/ovs/br-ovs.mgmt",
+	} {
+		if got := ofTarget(db, "br-ovs"); got != want {
+			t.Errorf("ofTarget(%q) = %q, want %q", db, got, want)
+		}
+	}
+}
+
 func TestProcSysctl(t *testing.T) {
 	dir := t.TempDir()
 	p := ProcSysctl{Root: dir}
