@@ -42,9 +42,12 @@ func TestBuildGolden(t *testing.T) {
 			g.LinkLocal6, g.Queues = false, nil
 			g.IPv6 = append(g.IPv6, netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8:1::a800:ff:fe12:3456"))
 		},
-		"ipv6-only":       func(g *netplan.Filter) { g.IPv4 = nil; g.Queues.Bypass = true },
-		"macfilter-steer": func(g *netplan.Filter) { g.AntiSpoof = false; g.MACFilter = &netplan.MACFilter{Prefix: mac("aa:00:00:00:00:00")} },
-		"steer-only":      func(g *netplan.Filter) { g.AntiSpoof = false },
+		"ipv6-only": func(g *netplan.Filter) { g.IPv4 = nil; g.Queues.Bypass = true },
+		"macfilter-steer": func(g *netplan.Filter) {
+			g.AntiSpoof = false
+			g.MACFilter = &netplan.MACFilter{Prefix: mac("aa:00:00:00:00:00")}
+		},
+		"steer-only": func(g *netplan.Filter) { g.AntiSpoof = false },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := guarded()
