@@ -1,9 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,37 +71,164 @@ func vsctl(t *testing.T, db string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func TestE2EOpenvSwitch(t *testing.T) {
+// ovsHost is a host namespace with a private Open vSwitch (userspace
+// datapath) whose bridge br-ovs has its local interface up, and
+// diktyo-ifup configured to use it.
+type ovsHost struct {
+	*host
+	db string
+}
+
+func newOVSHost(t *testing.T) *ovsHost {
+	t.Helper()
+	nettest.RequireRoot(t, "ovs-ofctl")
 	h := newHost(t)
 	db := startOVS(t, h)
 	if err := os.WriteFile(h.config, append(must(os.ReadFile(h.config)), []byte("OVS_DB="+db+"\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	vsctl(t, db, "add-br", "br-ovs", "--", "set", "bridge", "br-ovs", "datapath_type=netdev")
-	// The gateway is on the same switch, in VLAN 10.
-	r := nettest.NewNS(t, "ifr")
-	nettest.Veth(t, h.ns, "up-o", r, "eth0")
-	vsctl(t, db, "add-port", "br-ovs", "up-o", "tag=10")
-	r.Run(t, "ip", "addr", "add", "198.51.100.1/24", "dev", "eth0")
-	env := envOf(t, "kvm-ifup-kvm1.ganeti.test-nic0.env", map[string]string{"INTERFACE": "tap-o1",
-		"MODE": "openvswitch", "LINK": "br-ovs", "BRIDGE": "", "VLAN": ".10", "NETWORK_TAGS": ""})
-	v := vm(t, h, "tap-o1", env["MAC"])
-	before := h.snapshot()
-	portsBefore := vsctl(t, db, "list-ports", "br-ovs")
+	// Steered DHCP, RS and NS reach nfdhcpd through the bridge's local
+	// interface.
+	h.ns.Run(t, "ip", "link", "set", "br-ovs", "up")
+	return &ovsHost{host: h, db: db}
+}
 
-	h.mustIfup("kvm-vif-bridge", env)
-	h.mustIfup("kvm-vif-bridge", env)
-	if got := vsctl(t, db, "get", "port", "tap-o1", "tag"); got != "10" {
+// ofctl runs ovs-ofctl on br-ovs (its socket is in the private run
+// directory).
+func (o *ovsHost) ofctl(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append(args, "unix:"+filepath.Join(o.dir, "ovs", "br-ovs.mgmt"))
+	out, err := exec.Command("ovs-ofctl", append([]string{"--timeout=20", "--no-stats", "--names"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ovs-ofctl %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// snapshot adds the bridge's ports and OpenFlow flows to the host's.
+func (o *ovsHost) snapshot(t *testing.T) string {
+	t.Helper()
+	return o.host.snapshot() + "## ports\n" + vsctl(t, o.db, "list-ports", "br-ovs") + "\n## flows\n" + o.ofctl(t, "dump-flows")
+}
+
+func (o *ovsHost) checkSnapshot(t *testing.T, before string) {
+	t.Helper()
+	if after := o.snapshot(t); after != before {
+		t.Fatalf("host state differs from the pre-test snapshot:\n%s\n--- before:\n%s\n--- after:\n%s", diff(before, after), before, after)
+	}
+}
+
+// port plugs a namespace into br-ovs as an operator's port (no
+// diktyo-ifup): eth0 with mac and addrs, in VLAN 10.
+func (o *ovsHost) port(t *testing.T, name, mac string, addrs ...string) *nettest.NS {
+	t.Helper()
+	ns := nettest.NewNS(t, "ifp")
+	nettest.Veth(t, o.ns, name, ns, "eth0")
+	ns.Run(t, "ip", "link", "set", "eth0", "address", mac)
+	noTxChecksum(t, ns)
+	vsctl(t, o.db, "add-port", "br-ovs", name, "tag=10")
+	for _, a := range addrs {
+		ns.Run(t, "ip", "addr", "add", a, "dev", "eth0", "nodad")
+	}
+	return ns
+}
+
+// nic is an Open vSwitch NIC of the kvm1 dump on br-ovs, VLAN 10, with
+// over applied: the VM namespace (not set up yet) and its environment.
+func (o *ovsHost) nic(t *testing.T, tap string, over map[string]string) (*nettest.NS, map[string]string) {
+	t.Helper()
+	m := map[string]string{"INTERFACE": tap, "MODE": "openvswitch", "LINK": "br-ovs", "BRIDGE": "", "VLAN": ".10",
+		"NETWORK_TAGS": ""}
+	for k, v := range over {
+		m[k] = v
+	}
+	env := envOf(t, "kvm-ifup-kvm1.ganeti.test-nic0.env", m)
+	v := vm(t, o.host, tap, env["MAC"])
+	noTxChecksum(t, v)
+	return v, env
+}
+
+// noTxChecksum makes eth0 of ns compute its checksums: the userspace
+// datapath reads the host end of a veth through AF_PACKET and forwards
+// TCP and UDP whose offloaded checksum was never filled in, which the
+// receiver drops (Open vSwitch's documentation has veths' tx offload
+// turned off).
+func noTxChecksum(t *testing.T, ns *nettest.NS) {
+	t.Helper()
+	nettest.RequireRoot(t, "ethtool")
+	ns.Run(t, "ethtool", "-K", "eth0", "tx", "off")
+}
+
+// addrs gives a VM its IPv4 address and EUI-64 IPv6 address and waits
+// for its link-local address.
+func addrs(t *testing.T, v *nettest.NS, ip4, ip6 string) {
+	t.Helper()
+	v.Run(t, "ip", "addr", "add", ip4+"/24", "dev", "eth0")
+	v.Run(t, "ip", "addr", "add", ip6+"/64", "dev", "eth0", "nodad")
+	if _, err := nettest.WaitLinkLocal(v, "eth0", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The VM of the kvm1 dump: its MAC and addresses.
+var (
+	vmMAC  = net.HardwareAddr{0xaa, 0, 0, 0x0d, 0xf1, 0x78}
+	vmIP   = netip.MustParseAddr("198.51.100.2")
+	vmEUI  = netip.MustParseAddr("2001:db8::a800:ff:fe0d:f178")
+	vmLL   = netip.MustParseAddr("fe80::a800:ff:fe0d:f178")
+	gwIP   = netip.MustParseAddr("198.51.100.1")
+	gwIP6  = netip.MustParseAddr("2001:db8::1")
+	gwMAC  = "aa:00:00:00:00:01"
+	vicIP  = netip.MustParseAddr("198.51.100.9")
+	vicIP6 = netip.MustParseAddr("2001:db8::9")
+)
+
+// gateway is the network's router, an operator's port on the switch.
+func (o *ovsHost) gateway(t *testing.T) *nettest.NS {
+	return o.port(t, "up-o", gwMAC, gwIP.String()+"/24", gwIP6.String()+"/64")
+}
+
+func TestE2EOpenvSwitch(t *testing.T) {
+	o := newOVSHost(t)
+	r := o.gateway(t)
+	noTap := o.snapshot(t)
+	v, env := o.nic(t, "tap-o1", nil)
+	before := o.snapshot(t)
+
+	o.mustIfup("kvm-vif-bridge", env)
+	first := o.snapshot(t)
+	o.mustIfup("kvm-vif-bridge", env)
+	if again := o.snapshot(t); again != first {
+		t.Fatalf("second up changed the host:\n%s", diff(first, again))
+	}
+	if got := vsctl(t, o.db, "get", "port", "tap-o1", "tag"); got != "10" {
 		t.Fatalf("tag of tap-o1 = %q", got)
 	}
-	v.Run(t, "ip", "addr", "add", "198.51.100.2/24", "dev", "eth0")
-	ping(t, v, "198.51.100.1")
-
-	h.mustIfup("kvm-ifdown-custom", nil, "tap-o1")
-	if got := vsctl(t, db, "list-ports", "br-ovs"); got != portsBefore {
-		t.Fatalf("ports after down: %q, before %q", got, portsBefore)
+	if !strings.Contains(first, `in_port="tap-o1"`) {
+		t.Fatalf("no flows for tap-o1:\n%s", first)
 	}
-	h.checkSnapshot(before)
+	addrs(t, v, vmIP.String(), vmEUI.String())
+	ping(t, v, gwIP.String())
+	ping(t, v, gwIP6.String())
+	ping(t, r, vmEUI.String())
+
+	o.mustIfup("kvm-ifdown-custom", nil, "tap-o1")
+	o.checkSnapshot(t, before)
+
+	// reconcile removes the port, flows and tables of a VM that went away.
+	o.mustIfup("kvm-vif-bridge", withTags(env, "synnefo:network:0:protected"))
+	v.Run(t, "ip", "link", "del", "eth0")
+	if out, err := o.ifup("", nil, "reconcile"); err != nil || !strings.Contains(out, "tap-o1") {
+		t.Fatalf("reconcile: %v: %s", err, out)
+	}
+	o.checkSnapshot(t, noTap)
+}
+
+func withTags(env map[string]string, tags string) map[string]string {
+	m := maps.Clone(env)
+	m["TAGS"] = tags
+	return m
 }
 
 func must(b []byte, err error) []byte {
@@ -101,4 +236,252 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// attackFrames are what a VM at mac/ip/eui/ll must not get onto the
+// switch: a foreign source MAC, IPv4 or IPv6 source, ARP with a foreign
+// sender address or sender MAC, an NA for another node's address (the
+// gateway's) or with a foreign target link-layer address, an NS with a
+// foreign source link-layer address (each of these three would poison
+// the victim's neighbour cache), a router advertisement and DHCP and
+// DHCPv6 server replies. legitFrames are what it may send; "end" last.
+func attackFrames(mac net.HardwareAddr, ip, eui, ll netip.Addr) [][]byte {
+	foreign := net.HardwareAddr{0x02, 0, 0, 0, 0x66, 0x66}
+	sn, snMAC := solicitedNode(vicIP6)
+	return [][]byte{
+		udp4(broadcast, foreign, ip, broadcast4, 1234, 9999, []byte(markerPrefix+"spoof-mac")),
+		udp4(broadcast, mac, netip.MustParseAddr("198.51.100.77"), broadcast4, 1234, 9999, []byte(markerPrefix+"spoof-ip")),
+		arp(broadcast, mac, 1, mac, gwIP, vicIP, "arp-spa"),
+		arp(broadcast, mac, 1, foreign, ip, vicIP, "arp-sha"),
+		udp6(allNodesMAC, mac, netip.MustParseAddr("2001:db8::77"), allNodes, 1234, 9999, []byte(markerPrefix+"spoof-ip6")),
+		icmp6(allNodesMAC, mac, ll, allNodes, ndTarget(ndNA, naOverride, gwIP6, ndOpt(optTLL, mac), markerOpt("na-target"))),
+		icmp6(allNodesMAC, mac, eui, allNodes, ndTarget(ndNA, naOverride, eui, ndOpt(optTLL, foreign), markerOpt("na-tlla"))),
+		// Link-local NA targets: the EUI-64 one only.
+		icmp6(allNodesMAC, mac, ll, allNodes, ndTarget(ndNA, naOverride, netip.MustParseAddr("fe80::77"), ndOpt(optTLL, mac), markerOpt("na-ll"))),
+		icmp6(snMAC, mac, eui, sn, ndTarget(ndNS, 0, vicIP6, ndOpt(optSLL, foreign), markerOpt("ns-slla"))),
+		// Two source link-layer options: Open vSwitch zeroes both.
+		icmp6(snMAC, mac, eui, sn, ndTarget(ndNS, 0, vicIP6, ndOpt(optSLL, foreign), ndOpt(optSLL, mac), markerOpt("ns-2slla"))),
+		icmp6(allNodesMAC, mac, ll, allNodes, ra(ndOpt(optSLL, mac), markerOpt("ra"))),
+		udp4(broadcast, mac, ip, broadcast4, 67, 68, []byte(markerPrefix+"dhcp-server")),
+		udp6(allNodesMAC, mac, ll, allNodes, 547, 546, []byte(markerPrefix+"dhcpv6-server")),
+	}
+}
+
+func legitFrames(mac net.HardwareAddr, ip, eui, ll netip.Addr) [][]byte {
+	sn, snMAC := solicitedNode(vicIP6)
+	return [][]byte{
+		udp4(broadcast, mac, ip, broadcast4, 1234, 9999, []byte(markerPrefix+"legit")),
+		udp6(allNodesMAC, mac, ll, allNodes, 1234, 9999, []byte(markerPrefix+"legit6")),
+		icmp6(allNodesMAC, mac, eui, allNodes, ndTarget(ndNA, naOverride, eui, ndOpt(optTLL, mac), markerOpt("legit-na"))),
+		icmp6(snMAC, mac, eui, sn, ndTarget(ndNS, 0, vicIP6, ndOpt(optSLL, mac), markerOpt("legit-ns"))),
+		icmp6(snMAC, mac, unspecified6, sn, ndTarget(ndNS, 0, eui, markerOpt("legit-dad"))),
+		udp4(broadcast, mac, ip, broadcast4, 1234, 9999, []byte(markerPrefix+"end")),
+	}
+}
+
+// TestE2EOpenvSwitchAntiSpoof sends real frames from an Open vSwitch VM:
+// none of the spoofed ones reaches a victim on the same bridge or changes
+// its neighbour cache, the legitimate ones and ping do. The same frames
+// sent once the NIC is down and its port re-added by hand (no flows)
+// poison the victim: the test would see it.
+func TestE2EOpenvSwitchAntiSpoof(t *testing.T) {
+	o := newOVSHost(t)
+	gw := o.gateway(t)
+	victim := o.port(t, "vic-o", "02:00:00:00:00:09", vicIP.String()+"/24", vicIP6.String()+"/64")
+	// ARP entries may be replaced at once (the default locktime of 1 s
+	// would hide a poisoning right after the pings).
+	victim.Sysctl(t, "net/ipv4/neigh/eth0/locktime", "0")
+	v, env := o.nic(t, "tap-oa", nil)
+	o.mustIfup("kvm-vif-bridge", env)
+	addrs(t, v, vmIP.String(), vmEUI.String())
+	for _, a := range []netip.Addr{gwIP, gwIP6, vmIP, vmEUI} {
+		ping(t, victim, a.String())
+	}
+	ping(t, v, gwIP.String())
+	ping(t, v, vicIP6.String())
+	ping(t, gw, vmEUI.String())
+
+	cache := func() map[netip.Addr]string {
+		m := map[netip.Addr]string{}
+		for _, a := range []netip.Addr{gwIP, gwIP6, vmIP, vmEUI} {
+			m[a] = neighMAC(t, victim, a)
+		}
+		return m
+	}
+	want := map[netip.Addr]string{gwIP: gwMAC, gwIP6: gwMAC, vmIP: vmMAC.String(), vmEUI: vmMAC.String()}
+	if got := cache(); !maps.Equal(got, want) {
+		t.Fatalf("victim's neighbours before: %v, want %v", got, want)
+	}
+	attack := attackFrames(vmMAC, vmIP, vmEUI, vmLL)
+	legit := legitFrames(vmMAC, vmIP, vmEUI, vmLL)
+	send := openRaw(t, v, 0)
+	seen := func(frames ...[]byte) []string {
+		wait := startCapture(t, victim, 5*time.Second)
+		send.send(t, frames...)
+		return wait()
+	}
+	if got, want := seen(append(slices.Clone(attack), legit...)...), []string{"end", "legit", "legit-dad", "legit-na", "legit-ns", "legit6"}; !slices.Equal(got, want) {
+		t.Errorf("victim received %q, want only %q", got, want)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := cache(); !maps.Equal(got, want) {
+		t.Errorf("victim's neighbours after the attack: %v, want %v", got, want)
+	}
+	ping(t, v, gwIP.String())
+	ping(t, victim, vmEUI.String())
+
+	// Control: without diktyo's flows the same frames get through.
+	o.mustIfup("kvm-ifdown-custom", nil, "tap-oa")
+	vsctl(t, o.db, "add-port", "br-ovs", "tap-oa", "tag=10")
+	got := seen(append(slices.Clone(attack), legit[len(legit)-1])...)
+	for _, f := range attack {
+		name := markerName(f)
+		if !slices.Contains(got, name) {
+			t.Errorf("control: %s did not reach the victim without flows (seen %q)", name, got)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if c := cache(); c[gwIP] != vmMAC.String() || c[gwIP6] != vmMAC.String() || c[vmIP] != "02:00:00:00:66:66" || c[vmEUI] != "02:00:00:00:66:66" {
+		t.Errorf("control: the victim's neighbours were not poisoned: %v", c)
+	}
+}
+
+// markerName is the marker of a test frame.
+func markerName(f []byte) string {
+	i := bytes.Index(f, []byte(markerPrefix))
+	name := f[i+len(markerPrefix):]
+	if j := bytes.IndexByte(name, 0); j >= 0 {
+		name = name[:j]
+	}
+	return string(name)
+}
+
+// TestE2EOpenvSwitchPrivate: on a private-filtered network, a VM of
+// another MAC prefix on the same bridge reaches an Open vSwitch VM
+// neither by unicast nor by broadcast (ARP included); a VM of the same
+// prefix, and the network's router, do.
+func TestE2EOpenvSwitchPrivate(t *testing.T) {
+	o := newOVSHost(t)
+	o.gateway(t)
+	v, env := o.nic(t, "tap-op", map[string]string{"NETWORK_TAGS": "private-filtered"})
+	o.mustIfup("kvm-vif-bridge", env)
+	addrs(t, v, vmIP.String(), vmEUI.String())
+	same, envSame := o.nic(t, "tap-oq", map[string]string{"NETWORK_TAGS": "private-filtered", "MAC": "aa:00:00:0d:f1:79",
+		"IP": "198.51.100.3", "INSTANCE": "kvm3.ganeti.test", "INTERFACE_UUID": "uuid-oq"})
+	o.mustIfup("kvm-vif-bridge", envSame)
+	addrs(t, same, "198.51.100.3", "2001:db8::a800:ff:fe0d:f179")
+	other := o.port(t, "oth-o", "aa:10:00:00:00:0c", "198.51.100.12/24", "2001:db8::c/64")
+
+	ping(t, same, vmIP.String())
+	ping(t, same, vmEUI.String())
+	ping(t, v, gwIP.String())
+	ping(t, other, gwIP.String()) // the other VM is on the network
+	if err := icmpEcho(other, "", vmIP.String(), 2*time.Second); err == nil {
+		t.Error("a VM of another MAC prefix pings the private VM")
+	}
+	if err := icmpEcho(other, "", vmEUI.String(), 2*time.Second); err == nil {
+		t.Error("a VM of another MAC prefix pings the private VM over IPv6")
+	}
+	if mac := neighMAC(t, v, netip.MustParseAddr("198.51.100.12")); mac != "" {
+		t.Errorf("the other prefix's ARP request reached the VM (neighbour %s)", mac)
+	}
+	// Broadcasts: the same prefix's arrive, the other's do not.
+	wait := startCapture(t, v, 5*time.Second)
+	sameMAC := net.HardwareAddr{0xaa, 0, 0, 0x0d, 0xf1, 0x79}
+	otherMAC := net.HardwareAddr{0xaa, 0x10, 0, 0, 0, 0x0c}
+	openRaw(t, other, 0).send(t, udp4(broadcast, otherMAC, netip.MustParseAddr("198.51.100.12"), broadcast4, 1, 9, []byte(markerPrefix+"other")),
+		arp(broadcast, otherMAC, 1, otherMAC, netip.MustParseAddr("198.51.100.12"), vmIP, "other-arp"))
+	openRaw(t, same, 0).send(t, udp4(broadcast, sameMAC, netip.MustParseAddr("198.51.100.3"), broadcast4, 1, 9, []byte(markerPrefix+"same")),
+		udp4(broadcast, sameMAC, netip.MustParseAddr("198.51.100.3"), broadcast4, 1, 9, []byte(markerPrefix+"end")))
+	if got := wait(); !slices.Equal(got, []string{"end", "same"}) {
+		t.Errorf("the private VM received %q, want the same prefix's only", got)
+	}
+}
+
+// serveTCP accepts connections on addr:port inside ns and greets them.
+func serveTCP(t *testing.T, ns *nettest.NS, addr string, port int) {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hi"))
+			c.Close()
+		}
+	}()
+}
+
+// tcpConnect opens a TCP connection from ns to addr:port and reads the
+// greeting.
+func tcpConnect(ns *nettest.NS, addr string, port int) error {
+	var c net.Conn
+	if err := ns.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", net.JoinHostPort(addr, strconv.Itoa(port)), 2*time.Second)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hi" {
+		return fmt.Errorf("greeting %q: %v", b, err)
+	}
+	return nil
+}
+
+// TestE2EOpenvSwitchProfiles: snf-network's profiles on Open vSwitch
+// (stateless, on the tap's egress hook). limited lets tcp 22 in and not
+// tcp 80, protected neither; both let ping in and the VM's own
+// connections out; unprotected lets everything in.
+func TestE2EOpenvSwitchProfiles(t *testing.T) {
+	o := newOVSHost(t)
+	gw := o.gateway(t)
+	v, env := o.nic(t, "tap-of", nil)
+	addrs(t, v, vmIP.String(), vmEUI.String())
+	for _, port := range []int{22, 80} {
+		serveTCP(t, v, "::", port)
+	}
+	serveTCP(t, gw, "::", 8080)
+	for _, tc := range []struct {
+		profile string
+		open    []int
+		closed  []int
+	}{
+		{"limited", []int{22}, []int{80}},
+		{"protected", nil, []int{22, 80}},
+		{"unprotected", []int{22, 80}, nil},
+	} {
+		o.mustIfup("kvm-vif-bridge", withTags(env, "synnefo:network:0:"+tc.profile))
+		for _, dst := range []netip.Addr{vmIP, vmEUI} {
+			for _, port := range tc.open {
+				if err := tcpConnect(gw, dst.String(), port); err != nil {
+					t.Errorf("%s: tcp %s port %d: %v", tc.profile, dst, port, err)
+				}
+			}
+			for _, port := range tc.closed {
+				if err := tcpConnect(gw, dst.String(), port); err == nil {
+					t.Errorf("%s: tcp %s port %d is open", tc.profile, dst, port)
+				}
+			}
+			ping(t, gw, dst.String())
+		}
+		for _, dst := range []netip.Addr{gwIP, gwIP6} {
+			if err := tcpConnect(v, dst.String(), 8080); err != nil {
+				t.Errorf("%s: the VM's own connection to %s: %v", tc.profile, dst, err)
+			}
+		}
+	}
 }
