@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -13,10 +14,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/diktyo/diktyo/pkg/firewall"
 	"github.com/diktyo/diktyo/pkg/nettest"
+	"github.com/diktyo/diktyo/pkg/nfdconf"
 )
 
 // startOVS runs a private Open vSwitch (userspace datapath) inside the
@@ -483,5 +490,152 @@ func TestE2EOpenvSwitchProfiles(t *testing.T) {
 				t.Errorf("%s: the VM's own connection to %s: %v", tc.profile, dst, err)
 			}
 		}
+	}
+}
+
+// nfdhcpdBinary builds nfdhcpd once (without cgo, as make build does),
+// next to the diktyo-ifup binary of TestMain.
+var nfdhcpdBinary = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(binary), "nfdhcpd")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", append(buildFlags, "-o", bin, "github.com/diktyo/diktyo/nfdhcpd")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build nfdhcpd: %w: %s", err, out)
+	}
+	return bin, nil
+})
+
+// c6dns are the DNS servers nfdhcpd's DHCPv6 replies carry.
+var c6dns = []netip.Addr{netip.MustParseAddr("2001:db8:53::1")}
+
+// startNfdhcpd runs nfdhcpd in the host namespace on diktyo-ifup's
+// binding directory (queues 42-45, as diktyo-ifup steers); logs returns
+// its log so far.
+func (o *ovsHost) startNfdhcpd(t *testing.T) (logs func() string) {
+	t.Helper()
+	bin, err := nfdhcpdBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(o.dir, "nfdhcpd")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// On a host, Init runs with diktyo-ifup's queue configuration
+	// (newHost's config has QUEUE_BYPASS=yes; its Init did not).
+	fw, err := firewall.New(firewall.Options{NetNS: o.ns.Fd(),
+		Steerings: []firewall.Steering{{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45, Bypass: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Init(); err != nil {
+		t.Fatal(err)
+	}
+	c := nfdconf.Default()
+	c.General.PIDFile, c.General.DataPath, c.General.LogDir, c.General.User = filepath.Join(o.dir, "nfdhcpd.pid"), dir, o.dir, "root"
+	c.DHCP.ServerIP = gwIP
+	c.IPv6.Nameservers = c6dns
+	conf := filepath.Join(o.dir, "nfdhcpd.conf")
+	if err := os.WriteFile(conf, c.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	var mu sync.Mutex
+	cmd := o.ns.Exec(context.Background(), bin, "-f", "-c", conf)
+	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &out}, lockedWriter{&mu, &out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	logs = func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	waitFor(t, "nfdhcpd serving", func() bool { return strings.Contains(logs(), "nfdhcpd serving") }, logs)
+	return logs
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool, logs func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 30 s:\n%s", what, logs())
+		}
+	}
+}
+
+// TestE2EOpenvSwitchNfdhcpd: real nfdhcpd serves an Open vSwitch VM of an
+// nfdhcpd network. Its DHCP, RS and DHCPv6 go to the bridge's local port
+// only (a port on the switch never sees its DHCP), reach nfdhcpd through
+// diktyo's queue rules, and the answers come back out of the tap: udhcpc
+// gets the binding's address, rdisc6 the router advertisement, a
+// stateless DHCPv6 client its DNS servers.
+func TestE2EOpenvSwitchNfdhcpd(t *testing.T) {
+	nettest.RequireRoot(t, "udhcpc", "rdisc6", "dhclient")
+	o := newOVSHost(t)
+	o.gateway(t)
+	watcher := o.port(t, "vic-o", "02:00:00:00:00:09")
+	logs := o.startNfdhcpd(t)
+	v, env := o.nic(t, "tap-od", map[string]string{"NETWORK_TAGS": "nfdhcpd"})
+	v.Sysctl(t, "net/ipv6/conf/eth0/accept_ra", "0")
+	o.mustIfup("kvm-vif-bridge", env)
+	waitFor(t, "binding", func() bool { return strings.Contains(logs(), `tap=tap-od`) }, logs)
+
+	dhcp := 0
+	done := make(chan struct{})
+	watch := openRaw(t, watcher, unix.ETH_P_ALL)
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		watch.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			n, _, err := watch.c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			f := buf[:n]
+			if n > 14+28 && bytes.Equal(f[6:12], vmMAC) && f[12] == 0x08 && f[13] == 0 && f[23] == unix.IPPROTO_UDP && f[36] == 0 && f[37] == 67 {
+				dhcp++
+			}
+			if markerName(f) == "end" {
+				return
+			}
+		}
+	}()
+	lease, err := nettest.Udhcpc(t, v, "eth0")
+	if err != nil {
+		t.Fatalf("udhcpc: %v\nnfdhcpd:\n%s", err, logs())
+	}
+	if lease.Addr != netip.PrefixFrom(vmIP, 24) || !slices.Equal(lease.Routers, []netip.Addr{gwIP}) {
+		t.Errorf("lease %s routers %v, want %s/24 via %s", lease.Addr, lease.Routers, vmIP, gwIP)
+	}
+	ra, err := nettest.Rdisc6(t, v, "eth0")
+	if err != nil {
+		t.Fatalf("rdisc6: %v\nnfdhcpd:\n%s", err, logs())
+	}
+	if len(ra.Prefixes) != 1 || ra.Prefixes[0].Prefix != netip.MustParsePrefix("2001:db8::/64") {
+		t.Errorf("RA prefixes %v, want 2001:db8::/64", ra.Prefixes)
+	}
+	if info, err := nettest.Dhclient6Stateless(t, v, "eth0"); err != nil || !slices.Equal(info.DNS, c6dns) {
+		t.Errorf("stateless DHCPv6: %+v, %v\nnfdhcpd:\n%s", info, err, logs())
+	}
+	openRaw(t, v, 0).send(t, udp4(broadcast, vmMAC, vmIP, broadcast4, 1234, 9999, []byte(markerPrefix+"end")))
+	<-done
+	if dhcp != 0 {
+		t.Errorf("a port on the switch saw %d DHCP requests of the VM", dhcp)
 	}
 }
