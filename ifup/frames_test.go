@@ -112,9 +112,9 @@ func arp(dst, src net.HardwareAddr, op uint16, sha net.HardwareAddr, spa netip.A
 
 // Neighbour discovery messages (RFC 4861) with options.
 const (
-	ndRS, ndRA, ndNS, ndNA  = 133, 134, 135, 136
-	optSLL, optTLL          = 1, 2
-	naSolicited, naOverride = 0x40, 0x20
+	ndRA, ndNS, ndNA = 134, 135, 136
+	optSLL, optTLL   = 1, 2
+	naOverride       = 0x20
 )
 
 func ndOpt(typ uint8, data []byte) []byte {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -58,13 +59,11 @@ func ovsShared() Ruleset {
 	steered := func() Term {
 		return Term{
 			text: fmt.Sprintf("ether daddr & %s == %s", ovsSteerMask, ovsSteerPrefix),
-			exprs: []expr.Any{
-				&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: 1},
-				cmp(expr.CmpOpEq, binary.NativeEndian.AppendUint16(nil, unix.ARPHRD_ETHER)),
+			exprs: append(slices.Clone(iiftypeEther().exprs),
 				load(payloadLL, offEtherDaddr, lenEtherAddr),
 				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: lenEtherAddr, Mask: ovsSteerMask, Xor: make([]byte, lenEtherAddr)},
 				cmp(expr.CmpOpEq, ovsSteerPrefix),
-			},
+			),
 		}
 	}
 	markFromDaddr := Term{
