@@ -161,19 +161,12 @@ type rawSocket struct{ c *packet.Conn }
 // everything.
 func openRaw(t *testing.T, ns *nettest.NS, proto int) *rawSocket {
 	t.Helper()
-	r := &rawSocket{}
-	if err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		r.c, err = packet.Listen(ifi, packet.Raw, proto, nil)
-		return err
-	}); err != nil {
-		t.Fatalf("AF_PACKET in %s: %v", ns, err)
+	c, err := ns.Packet("eth0", proto)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.c.Close() })
-	return r
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawSocket{c: c}
 }
 
 func (r *rawSocket) send(t *testing.T, frames ...[]byte) {
