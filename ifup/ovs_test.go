@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -101,11 +102,11 @@ func newOVSHost(t *testing.T) *ovsHost {
 	return &ovsHost{host: h, db: db}
 }
 
-// ofctl runs ovs-ofctl on br-ovs (its socket is in the private run
-// directory).
-func (o *ovsHost) ofctl(t *testing.T, args ...string) string {
+// ofctl runs ovs-ofctl's cmd on br-ovs (its socket is in the private run
+// directory) with args.
+func (o *ovsHost) ofctl(t *testing.T, cmd string, args ...string) string {
 	t.Helper()
-	args = append(args, "unix:"+filepath.Join(o.dir, "ovs", "br-ovs.mgmt"))
+	args = append([]string{cmd, "unix:" + filepath.Join(o.dir, "ovs", "br-ovs.mgmt")}, args...)
 	out, err := exec.Command("ovs-ofctl", append([]string{"--timeout=20", "--no-stats", "--names"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ovs-ofctl %s: %v: %s", strings.Join(args, " "), err, out)
@@ -638,4 +639,38 @@ func TestE2EOpenvSwitchNfdhcpd(t *testing.T) {
 	if dhcp != 0 {
 		t.Errorf("a port on the switch saw %d DHCP requests of the VM", dhcp)
 	}
+}
+
+// TestE2EOpenvSwitchUpgrade: a NIC that an older diktyo-ifup set up (a
+// netdev ingress table on the tap, no flows, a record without them) is
+// removed exactly by down.
+func TestE2EOpenvSwitchUpgrade(t *testing.T) {
+	o := newOVSHost(t)
+	_, env := o.nic(t, "tap-ou", nil)
+	before := o.snapshot(t)
+	o.mustIfup("kvm-vif-bridge", withTags(env, "synnefo:network:0:protected"))
+
+	// Turn the state into what the older diktyo-ifup left.
+	o.ofctl(t, "del-flows", "cookie=0xd1d1000000000000/0xffff000000000000")
+	o.ns.Run(t, "nft", "delete table netdev diktyo_tap-ou; add table netdev diktyo_tap-ou; "+
+		"add chain netdev diktyo_tap-ou nic_tap-ou { type filter hook ingress device tap-ou priority -500; }; "+
+		"add rule netdev diktyo_tap-ou nic_tap-ou ether saddr != aa:00:00:0d:f1:78 drop")
+	path := filepath.Join(o.dir, "state", "ifup", "tap-ou.json")
+	var rec map[string]any
+	if err := json.Unmarshal(must(os.ReadFile(path)), &rec); err != nil {
+		t.Fatal(err)
+	}
+	plan := rec["plan"].(map[string]any)
+	delete(plan["host"].(map[string]any)["ovs"].(map[string]any), "guard")
+	delete(plan["filter"].(map[string]any), "tap_mac")
+	delete(rec["host_applied"].(map[string]any), "ovs_flows")
+	if err := os.WriteFile(path, must(json.Marshal(rec)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := o.ifup("", nil, "show", "tap-ou"); !strings.Contains(out, "tap-ou") {
+		t.Fatalf("the older record does not read:\n%s", out)
+	}
+
+	o.mustIfup("kvm-ifdown-custom", nil, "tap-ou")
+	o.checkSnapshot(t, before)
 }
