@@ -12,6 +12,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ndp"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
 
 // Apply brings the host to h and returns what it changed. Objects that
@@ -604,6 +605,11 @@ func validate(h netplan.Host) error {
 		for _, v := range p.Trunks {
 			if !validVLAN(v) {
 				return bad("Open vSwitch trunk %d", v)
+			}
+		}
+		if p.Guard != nil {
+			if _, err := ovsflow.Build(t.Name, *p); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalid, err)
 			}
 		}
 	}

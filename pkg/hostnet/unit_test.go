@@ -61,6 +61,9 @@ func TestValidate(t *testing.T) {
 		"ovs bridge":      func(h *netplan.Host) { h.OVS = &netplan.OVSPort{Tag: 5} },
 		"ovs tag":         func(h *netplan.Host) { h.OVS = &netplan.OVSPort{Bridge: "b", Tag: 4095} },
 		"ovs trunk range": func(h *netplan.Host) { h.OVS = &netplan.OVSPort{Bridge: "b", Trunks: []int{0}} },
+		"ovs guard": func(h *netplan.Host) {
+			h.OVS = &netplan.OVSPort{Bridge: "b", Guard: &netplan.Filter{Tap: h.Tap.Name, AntiSpoof: true}}
+		},
 	} {
 		h := routedPlan("tap0", 100, "eth1", netip.MustParseAddr("198.51.100.5"), net.HardwareAddr{0xaa, 0, 0, 0, 0, 1})
 		mut(&h)
