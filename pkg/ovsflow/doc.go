@@ -39,8 +39,9 @@
 //	40040  neighbour discovery: NA only for one of the VM's own addresses
 //	       (its EUI-64 addresses and EUI-64 link-local, never any other
 //	       fe80::) with no target link-layer option or the VM's MAC; NS
-//	       with no source link-layer option or the VM's MAC (none from ::);
-//	       RS from the VM's sources
+//	       with no source link-layer option or the VM's MAC (from ::, for
+//	       duplicate address detection, with none); RS from the VM's
+//	       sources or ::
 //	40030  every other NS, NA and RS: drop
 //	40010  allows: ARP with the VM's MAC as sender and one of its IPv4
 //	       addresses (or 0.0.0.0) as sender address; IPv4 from its
@@ -59,8 +60,10 @@
 //
 // With Guard.Queues, untagged DHCP (udp dport 67), DHCPv6 (udp dport 547)
 // and RS from the VM go to the bridge's local port only, never to the
-// switch, and a copy of every NS the VM sends goes there too (the NS
-// itself is switched: the VM's neighbours answer for themselves). On the
+// switch, and a copy of every NS the VM sends from an address (not
+// duplicate address detection) goes there too (the NS itself is switched:
+// the VM's neighbours answer for themselves; nfdhcpd answers for the
+// router's link-local address). On the
 // way the frame's destination MAC is replaced by SteerMAC of its queue
 // mark (03:00 and the 32-bit mark, a locally administered group address,
 // which the host stack accepts whatever the original destination was);
