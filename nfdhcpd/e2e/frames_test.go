@@ -110,19 +110,12 @@ type raw struct {
 
 func openRaw(t *testing.T, v *vm, proto int) *raw {
 	t.Helper()
-	r := &raw{mac: v.b.MAC}
-	if err := v.ns.Do(func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		r.c, err = packet.Listen(ifi, packet.Raw, proto, nil)
-		return err
-	}); err != nil {
-		t.Fatalf("AF_PACKET in %s: %v", v.ns, err)
+	c, err := v.ns.Packet("eth0", proto)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.c.Close() })
-	return r
+	t.Cleanup(func() { _ = c.Close() })
+	return &raw{c: c, mac: v.b.MAC}
 }
 
 // send writes one frame (its destination MAC is the frame's).

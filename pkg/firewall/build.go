@@ -55,7 +55,7 @@ const (
 	chainMACSpoof  = "macspoof"
 	chainProt      = "protected"
 	chainLimited   = "limited"
-	chainPrefix    = "nic_" // the netdev chain of an Open vSwitch tap
+	chainPrefix    = "nic_" // the netdev egress chain of an Open vSwitch tap
 )
 
 // Packet marks diktyo sets. They are diktyo's: the range 0xd1c00000 –
@@ -74,11 +74,10 @@ const (
 
 // Hook priorities.
 const (
-	prioNetdevIngress = -500 // before anything else on the tap
-	prioInetPre       = -300 // raw: before conntrack sees DHCP/NDP
-	prioInetForward   = 0
-	prioBridge        = -200 // before br_netfilter (0) hands packets to inet
-	prioARP           = 0
+	prioInetPre     = -300 // raw: before conntrack sees DHCP/NDP
+	prioInetForward = 0
+	prioBridge      = -200 // before br_netfilter (0) hands packets to inet
+	prioARP         = 0
 )
 
 // DefaultMACMask is snf-network's default MAC_MASK.
@@ -223,7 +222,7 @@ func (r Ruleset) String() string {
 // NICRules is what diktyo installs for one NIC: elements of the shared
 // sets and maps, the shared chains they lead to that Init may not have
 // created (queue steering and MAC masks other than the configured ones),
-// and for Open vSwitch NICs the tap's own netdev chain.
+// and for Open vSwitch NICs the tap's own netdev egress chain.
 type NICRules struct {
 	Tap      string
 	Elements []Element
@@ -231,15 +230,10 @@ type NICRules struct {
 	// elements that lead to them (Apply creates them when they are not
 	// among the Firewall's configured ones).
 	Shared Ruleset
-	// Netdev is the ingress chain of an Open vSwitch tap (nil otherwise).
+	// Netdev is the egress chain of an Open vSwitch tap that needs one
+	// (nil otherwise; see ovs.go).
 	Netdev *Chain
 }
-
-// NetdevTable is the netdev table of an Open vSwitch tap.
-func NetdevTable(tap string) string { return TableName + "_" + tap }
-
-// ChainName is the name of the netdev chain of an Open vSwitch tap.
-func ChainName(tap string) string { return chainPrefix + tap }
 
 // String renders the NIC's elements and chains as nft syntax.
 func (n NICRules) String() string {
@@ -636,7 +630,7 @@ func linkLocalEUI64(mac net.HardwareAddr) netip.Addr {
 }
 
 // Build turns a Filter into the NIC's elements (and, for Open vSwitch,
-// its netdev chain). It is pure.
+// its egress chain). It is pure.
 func Build(f netplan.Filter) (NICRules, error) {
 	n, err := normalize(f)
 	if err != nil {
@@ -744,10 +738,7 @@ func Build(f netplan.Filter) (NICRules, error) {
 		}
 		profile(FamilyBridge)
 	case netplan.ModeOpenvSwitch:
-		if rules := ingressRules(n); len(rules) > 0 {
-			out.Netdev = &Chain{Family: FamilyNetdev, Table: NetdevTable(tap), Name: ChainName(tap),
-				Hook: Hook{Name: "ingress", Device: tap, Priority: prioNetdevIngress}, Rules: rules}
-		}
+		ovsRules(n, &out)
 	}
 	return out, nil
 }
@@ -762,69 +753,6 @@ func concatKey(parts ...[]byte) []byte {
 		}
 	}
 	return k
-}
-
-// ingressRules is the netdev ingress chain of an Open vSwitch tap:
-// anti-spoofing with the NIC's values written into the rules (packets
-// switched by Open vSwitch never reach the bridge or inet hooks).
-func ingressRules(n normalized) []Rule {
-	var rs []Rule
-	et := func(t uint16, terms ...Term) Rule { return append(Rule{etherType(t)}, terms...) }
-	any4 := netip.IPv4Unspecified()
-	any6 := netip.IPv6Unspecified()
-
-	if n.AntiSpoof || n.MACFilter != nil {
-		rs = append(rs, Rule{etherSaddrNot(n.MAC), drop()})
-	}
-	if n.AntiSpoof {
-		rs = append(rs, Rule{etherTypeNotIn(etherTypeARP, etherTypeIPv4, etherTypeIPv6), drop()})
-		if len(n.v4) == 0 {
-			rs = append(rs, et(etherTypeARP, drop()))
-		} else {
-			for _, field := range arpHeaderNot() {
-				rs = append(rs, et(etherTypeARP, field, drop()))
-			}
-			rs = append(rs,
-				et(etherTypeARP, arpShaNot(n.MAC), drop()),
-				et(etherTypeARP, arpSpaNotIn(append([]netip.Addr{any4}, n.v4...)), drop()))
-		}
-		rs = append(rs,
-			et(etherTypeIPv4, l4proto(protoUDP), l4port("udp", true, expr.CmpOpEq, portDHCPServer), drop()),
-			et(etherTypeIPv4, l4proto(protoICMP), icmpTypeIs(icmpRedirect), drop()))
-		if len(n.v4) == 0 {
-			rs = append(rs, et(etherTypeIPv4, drop()))
-		} else {
-			rs = append(rs,
-				et(etherTypeIPv4, ipSaddrIs(any4), l4protoNot(protoUDP), drop()),
-				et(etherTypeIPv4, ipSaddrIs(any4), l4proto(protoUDP), l4port("udp", false, expr.CmpOpNeq, portDHCPServer), drop()),
-				et(etherTypeIPv4, ipSaddrNotIn(append([]netip.Addr{any4}, n.v4...)), drop()))
-		}
-		rs = append(rs,
-			et(etherTypeIPv6, l4proto(protoUDP), l4port("udp", true, expr.CmpOpEq, portDHCPv6Server), drop()),
-			et(etherTypeIPv6, l4proto(protoICMPv6), icmp6TypeIn(false, icmp6RA, icmp6Redirect), drop()),
-			et(etherTypeIPv6, ip6SaddrIs(any6), l4protoNot(protoICMPv6), drop()),
-			et(etherTypeIPv6, ip6SaddrIs(any6), l4proto(protoICMPv6), icmp6TypeIn(true, icmp6RS, icmp6NS, icmp6MLDv2Report), drop()))
-		allowed := []netip.Addr{any6}
-		ll := netip.MustParsePrefix("fe80::/64")
-		if !n.LinkLocal6 {
-			allowed = append(allowed, linkLocalEUI64(n.MAC))
-		}
-		for _, a := range n.v6 {
-			if (n.LinkLocal6 && ll.Contains(a)) || slices.Contains(allowed, a) {
-				continue
-			}
-			allowed = append(allowed, a)
-		}
-		r := et(etherTypeIPv6, ip6SaddrNotIn(allowed))
-		if n.LinkLocal6 {
-			r = append(r, ip6SaddrNotPrefix(ll))
-		}
-		rs = append(rs, append(r, drop()))
-	}
-	for i, r := range rs {
-		rs[i] = append(Rule{iiftypeEther()}, r...)
-	}
-	return rs
 }
 
 // keyOrder is how set keys of a datatype are stored (for nft to print

@@ -15,12 +15,15 @@ import (
 func TestBuildGolden(t *testing.T) {
 	ovs := routedFilter("tap2")
 	ovs.Mode, ovs.Profile, ovs.ARPGateway, ovs.RouteMark = netplan.ModeOpenvSwitch, netplan.ProfileProtected, netipZero(), 0
+	ovs.TapMAC, ovs.MACFilter = mac("fe:54:00:12:34:56"), &netplan.MACFilter{Prefix: mac("aa:00:00:00:00:00")}
+	ovsLimited := ovs
+	ovsLimited.Tap, ovsLimited.Profile, ovsLimited.MACFilter, ovsLimited.Queues = "tap5", netplan.ProfileLimited, nil, nil
 	plain := netplan.Filter{Tap: "tap3", Mode: netplan.ModeBridged, Profile: netplan.ProfileUnprotected}
 	noV4 := routedFilter("tap4")
 	noV4.IPv4, noV4.Queues, noV4.Profile = nil, nil, ""
 	for name, f := range map[string]netplan.Filter{
 		"routed": routedFilter("tap0"), "bridged": bridgedFilter("tap1"),
-		"openvswitch": ovs, "plain": plain, "no-ipv4": noV4,
+		"openvswitch": ovs, "openvswitch-limited": ovsLimited, "plain": plain, "no-ipv4": noV4,
 	} {
 		t.Run(name, func(t *testing.T) {
 			n, err := Build(f)

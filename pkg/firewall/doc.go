@@ -1,7 +1,7 @@
 // Package firewall owns diktyo's nftables state of VM NICs: the tables
 // "inet diktyo", "bridge diktyo" and "arp diktyo" (shared sets, maps and
-// chains) and, for Open vSwitch NICs only, one "netdev diktyo_<tap>" table
-// per NIC. It turns a netplan.Filter into set elements (Build, pure,
+// chains) and, for Open vSwitch NICs that filter traffic to the VM, one
+// "netdev diktyo_<tap>" table per NIC. It turns a netplan.Filter into set elements (Build, pure,
 // rendered as nft text) and applies them over netlink (Firewall). It never
 // flushes, lists into or edits anyone else's tables, and must never import
 // other diktyo packages than netplan (no hostnet, binding, nfdhcpd, stores).
@@ -103,7 +103,7 @@
 // 67/547), router advertisements, ICMP and ICMPv6 redirects.
 //
 // Neighbour discovery (routed and bridged taps: "antispoof_nd", constant
-// rules on the same sets; not the Open vSwitch chain) may only announce
+// rules on the same sets; Open vSwitch NICs: see below) may only announce
 // the VM itself, so that it cannot make its neighbours
 // or the host send another node's traffic to it: an NA's target must be
 // in @vm_ip6, and link-layer address options must carry the VM's MAC.
@@ -131,8 +131,48 @@
 // that is absent is not checked (a load past the end of the packet ends
 // the rule without a match).
 //
-// Open vSwitch: packets switched by Open vSwitch never reach the bridge or
-// inet hooks, so an OVS tap gets its own netdev table with an ingress
-// chain holding its values (created and deleted with the NIC: the slow
-// path); profiles, MAC filter and queue steering do not apply there.
+// # Open vSwitch
+//
+// Frames switched by Open vSwitch never reach the bridge or inet hooks,
+// and a netdev ingress chain on the tap does nothing on the userspace
+// datapath (its AF_PACKET socket reads a frame before the ingress hook).
+// So an Open vSwitch NIC is filtered in three places, none of them per-NIC
+// set elements:
+//
+//   - From the VM: OpenFlow flows on the bridge (pkg/ovsflow, written by
+//     pkg/hostnet after the port exists): the anti-spoofing above, with the
+//     neighbour discovery checks (an NA's target must be the VM's EUI-64
+//     address or EUI-64 link-local and its target link-layer option the
+//     VM's MAC; an NS's source link-layer option the VM's MAC), on both
+//     datapaths. Not checked there: the source link-layer option of a
+//     router solicitation (Open vSwitch does not parse RS options).
+//   - To the VM: an egress chain on the tap in a netdev table of its own,
+//     "netdev diktyo_<tap>" (created and deleted with the NIC, the slow
+//     path, and only for NICs that need it): the private network's MAC
+//     filter (`ether saddr & MASK != PREFIX drop`, broadcasts and ARP
+//     included) and the protected/limited profile. The egress hook sees
+//     what Open vSwitch sends out of the tap with both datapaths. The
+//     netdev family has no conntrack here, so the profile is snf-network's
+//     stateless one: tcp segments other than connection requests (`tcp
+//     flags & (fin|syn|rst|ack) != syn`), udp sport 53, ICMP and ICMPv6 in,
+//     limited adds tcp dport 22 and 3389, other IPv4/IPv6 is dropped, other
+//     ethertypes pass. Unlike the bridged profile, UDP replies other than
+//     DNS (NTP, a DHCP server on the switch) are dropped, and TCP
+//     segments without SYN pass whether or not the VM opened the
+//     connection. Frames
+//     from the tap's own MAC (Filter.TapMAC: nfdhcpd's replies and the
+//     host's own) pass first, as they never cross the bridge of a bridged
+//     NIC either. Tagged frames of trunk ports are not IP to the profile
+//     and pass it (the MAC filter applies).
+//   - nfdhcpd steering: the flows send the VM's untagged DHCP, DHCPv6 and
+//     RS (and a copy of its NS) to the bridge's local port with the queue
+//     mark in the destination MAC (03:00:MARK, see pkg/ovsflow); the
+//     constant chain "ovs_steer" of inet diktyo (prerouting, raw) turns it
+//     back into the mark and queues the packet through `meta mark vmap
+//     @queues`. nfdhcpd finds the binding by INDEV (the bridge) and the
+//     source MAC, and answers out of the tap. Apply checks that the chain
+//     exists (ErrNotInitialized when tables of an older diktyo lack it).
+//
+// Remove deletes the tap's netdev table whatever it holds, so the ingress
+// chain an older diktyo created for the NIC goes too.
 package firewall

@@ -95,7 +95,7 @@ func New(opts Options) (*Firewall, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firewall: nftables connection: %w", err)
 	}
-	known := sync.OnceValue(func() Ruleset { return Skeleton(opts.Steerings, opts.MACMask) })
+	known := sync.OnceValue(func() Ruleset { return Skeleton(opts.Steerings, opts.MACMask).merge(ovsShared()) })
 	return &Firewall{conn: c, opts: opts, known: known}, nil
 }
 
@@ -275,13 +275,18 @@ func (fw *Firewall) dropOldLayout() error {
 // Apply installs the filter of one NIC: set and map elements only (one
 // small batch that does not grow with the number of NICs), plus the
 // shared chains of a queue configuration or MAC mask Init did not create
-// and, for Open vSwitch, the tap's netdev table. Elements are written as
-// permanent, which also revives any an earlier Remove has set expiring.
-// Applying the same Filter again changes nothing.
+// and, for Open vSwitch, the tap's netdev table when it needs one.
+// Elements are written as permanent, which also revives any an earlier
+// Remove has set expiring. Applying the same Filter again changes nothing.
 func (fw *Firewall) Apply(f netplan.Filter) error {
 	n, err := Build(f)
 	if err != nil {
 		return fmt.Errorf("firewall: %w", err)
+	}
+	if f.Mode == netplan.ModeOpenvSwitch && f.Queues != nil {
+		if err := fw.checkOVSSteer(); err != nil {
+			return fmt.Errorf("firewall: apply %s: %w", f.Tap, err)
+		}
 	}
 	if missing := fw.unknown(f, n.Shared); len(missing.Chains) > 0 || len(missing.Sets) > 0 || n.Netdev != nil {
 		b := fw.batch()

@@ -166,15 +166,21 @@ func (b *nlBatch) send(c *netlink.Conn) error {
 
 // getSet reports whether set exists in diktyo's table of family.
 func getSet(c *netlink.Conn, family Family, set string) (bool, error) {
+	return getObject(c, family, nftMsgGetSet, attrSetTable, attrSetName, set)
+}
+
+// getObject reports whether the named object of diktyo's table of family
+// exists (a GET request of msg with its table and name attributes).
+func getObject(c *netlink.Conn, family Family, msg uint16, tableAttr, nameAttr uint16, name string) (bool, error) {
 	ae := netlink.NewAttributeEncoder()
-	ae.String(attrSetTable, TableName)
-	ae.String(attrSetName, set)
+	ae.String(tableAttr, TableName)
+	ae.String(nameAttr, name)
 	attrs, err := ae.Encode()
 	if err != nil {
 		return false, err
 	}
 	_, err = c.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | nftMsgGetSet), Flags: netlink.Request},
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | int(msg)), Flags: netlink.Request},
 		Data:   append(nfgen(family), attrs...),
 	})
 	if errors.Is(err, unix.ENOENT) {

@@ -170,10 +170,6 @@ func etherTypeNotIn(ts ...uint16) Term {
 	return payloadIn("ether type", payloadLL, offEtherType, 2, nftables.TypeEtherType, true, vals, texts)
 }
 
-func etherSaddrNot(mac net.HardwareAddr) Term {
-	return payloadCmp("ether saddr != "+mac.String(), payloadLL, offEtherSaddr, expr.CmpOpNeq, mac)
-}
-
 // arpHeaderNot matches ARP that is not Ethernet/IPv4 (htype 1, ptype
 // 0x0800, hlen 6, plen 4) in one of its fields: the sender fields checked
 // after it are only meaningful at those offsets. One rule per field, so
@@ -187,57 +183,16 @@ func arpHeaderNot() []Term {
 	}
 }
 
-func arpShaNot(mac net.HardwareAddr) Term {
-	return payloadCmp("arp saddr ether != "+mac.String(), payloadNetwork, offARPSha, expr.CmpOpNeq, mac)
-}
-
 func arpOpRequestIs() Term {
 	return payloadCmp("arp operation request", payloadNetwork, offARPOp, expr.CmpOpEq, be16(arpOpRequest))
-}
-
-func addrVals(addrs []netip.Addr) ([][]byte, []string) {
-	vals := make([][]byte, len(addrs))
-	texts := make([]string, len(addrs))
-	for i, a := range addrs {
-		vals[i], texts[i] = a.AsSlice(), a.String()
-	}
-	return vals, texts
-}
-
-func arpSpaNotIn(addrs []netip.Addr) Term {
-	v, t := addrVals(addrs)
-	return payloadIn("arp saddr ip", payloadNetwork, offARPSpa, lenIPv4, nftables.TypeIPAddr, true, v, t)
 }
 
 func ipSaddrIs(a netip.Addr) Term {
 	return payloadCmp("ip saddr "+a.String(), payloadNetwork, offIPv4Saddr, expr.CmpOpEq, a.AsSlice())
 }
 
-func ipSaddrNotIn(addrs []netip.Addr) Term {
-	v, t := addrVals(addrs)
-	return payloadIn("ip saddr", payloadNetwork, offIPv4Saddr, lenIPv4, nftables.TypeIPAddr, true, v, t)
-}
-
 func ip6SaddrIs(a netip.Addr) Term {
 	return payloadCmp("ip6 saddr "+a.String(), payloadNetwork, offIPv6Saddr, expr.CmpOpEq, a.AsSlice())
-}
-
-func ip6SaddrNotIn(addrs []netip.Addr) Term {
-	v, t := addrVals(addrs)
-	return payloadIn("ip6 saddr", payloadNetwork, offIPv6Saddr, lenIPv6, nftables.TypeIP6Addr, true, v, t)
-}
-
-// ip6SaddrNotPrefix: ip6 saddr & /bits != prefix.
-func ip6SaddrNotPrefix(p netip.Prefix) Term {
-	mask := net.CIDRMask(p.Bits(), 128)
-	return Term{
-		text: fmt.Sprintf("ip6 saddr & %s != %s", netip.AddrFrom16([16]byte(mask)), p.Addr()),
-		exprs: []expr.Any{
-			load(payloadNetwork, offIPv6Saddr, lenIPv6),
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: lenIPv6, Mask: mask, Xor: make([]byte, lenIPv6)},
-			cmp(expr.CmpOpNeq, p.Masked().Addr().AsSlice()),
-		},
-	}
 }
 
 // l4port matches a udp/tcp port (the l4proto term must come first).

@@ -22,6 +22,9 @@ type Applied struct {
 	Routes      []netplan.Route      `json:"routes,omitempty"`
 	ProxyNeighs []netplan.ProxyNeigh `json:"proxy_neighs,omitempty"`
 	OVS         *netplan.OVSPort     `json:"ovs,omitempty"`
+	// OVSFlows is the bridge Apply wrote the NIC's OpenFlow flows on (""
+	// for none); their cookie is ovsflow.Cookie of the tap.
+	OVSFlows string `json:"ovs_flows,omitempty"`
 }
 
 // TapChange records what Apply did to the tap device. Index identifies the
@@ -55,7 +58,7 @@ func (a Applied) Empty() bool {
 	t := a.Tap
 	return t.PrevMAC == nil && t.PrevMTU == 0 && !t.SetUp && t.Attached == "" &&
 		len(a.Sysctls) == 0 && len(a.Rules) == 0 && len(a.Routes) == 0 &&
-		len(a.ProxyNeighs) == 0 && a.OVS == nil
+		len(a.ProxyNeighs) == 0 && a.OVS == nil && a.OVSFlows == ""
 }
 
 // Merge combines the record of an earlier Apply of the same NIC (a) with
@@ -97,9 +100,12 @@ func (a Applied) Merge(b Applied) Applied {
 	m.Rules = union(a.Rules, b.Rules, func(x, y netplan.Rule) bool { return x == y })
 	m.Routes = union(a.Routes, b.Routes, func(x, y netplan.Route) bool { return x == y })
 	m.ProxyNeighs = union(a.ProxyNeighs, b.ProxyNeighs, func(x, y netplan.ProxyNeigh) bool { return x == y })
-	m.OVS = a.OVS
+	m.OVS, m.OVSFlows = a.OVS, a.OVSFlows
 	if b.OVS != nil {
 		m.OVS = b.OVS
+	}
+	if b.OVSFlows != "" {
+		m.OVSFlows = b.OVSFlows
 	}
 	return m
 }

@@ -19,13 +19,17 @@ func (a *Applied) AppendJSON(w *jsonx.Writer) {
 		w.Key("ovs")
 		a.OVS.AppendJSON(w)
 	}
+	if a.OVSFlows != "" {
+		w.Key("ovs_flows")
+		w.String(a.OVSFlows)
+	}
 	w.EndObject()
 }
 
 // DecodeJSON decodes a record into a with encoding/json's rules, without
 // reflection.
 func (a *Applied) DecodeJSON(r *jsonx.Reader) error {
-	names := []string{"tap", "sysctls", "rules", "routes", "proxy_neighs", "ovs"}
+	names := []string{"tap", "sysctls", "rules", "routes", "proxy_neighs", "ovs", "ovs_flows"}
 	return r.Object(names, func(i int) error {
 		switch i {
 		case 0:
@@ -38,8 +42,10 @@ func (a *Applied) DecodeJSON(r *jsonx.Reader) error {
 			return jsonx.Slice(r, &a.Routes, (*netplan.Route).DecodeJSON)
 		case 4:
 			return jsonx.Slice(r, &a.ProxyNeighs, (*netplan.ProxyNeigh).DecodeJSON)
-		default:
+		case 5:
 			return jsonx.Ptr(r, &a.OVS, (*netplan.OVSPort).DecodeJSON)
+		default:
+			return r.String(&a.OVSFlows)
 		}
 	})
 }

@@ -41,6 +41,7 @@ func testApplieds() map[string]*Applied {
 				{Dst: netip.PrefixFrom(eui, 128), Dev: "tap0", Table: 254}},
 			ProxyNeighs: []netplan.ProxyNeigh{{Addr: eui, Dev: "eth1"}, {Addr: netip.MustParseAddr("fe80::1%eth1"), Dev: "eth1"}},
 			OVS:         &netplan.OVSPort{Bridge: "ovsbr0", Tag: 3, Trunks: []int{4, 5}},
+			OVSFlows:    "ovsbr0",
 		},
 		"routed": {
 			Tap:         TapChange{Name: "tb1", Index: 7, PrevMAC: net.HardwareAddr{2, 0x35, 0x6d, 0xf2, 0xdd, 0x19}},
@@ -51,6 +52,8 @@ func testApplieds() map[string]*Applied {
 		},
 		"bridged": {Tap: TapChange{Name: "tap1", Index: 12, PrevMTU: 1500, SetUp: true, Attached: "gntbr0"}},
 		"ovs":     {Tap: TapChange{Name: "tap2"}, OVS: &netplan.OVSPort{Bridge: "ovsbr0"}},
+		"ovs guard": {Tap: TapChange{Name: "tap2"}, OVS: &netplan.OVSPort{Bridge: "ovsbr0", Guard: &netplan.Filter{
+			Tap: "tap2", Mode: netplan.ModeOpenvSwitch, MAC: net.HardwareAddr{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true}}},
 		"escapes": {
 			Tap:     TapChange{Name: `<&>"\` + "ελληνικά\u2028", Attached: "br\x01"},
 			Sysctls: []SysctlChange{{Key: "k\n", Value: "</script>", Prev: "\t"}},

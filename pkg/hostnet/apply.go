@@ -12,6 +12,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ndp"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
 
 // Apply brings the host to h and returns what it changed. Objects that
@@ -284,6 +285,7 @@ func (s *applyState) ovs(h netplan.Host) error {
 	}
 	p := *h.OVS
 	p.Trunks = append([]int(nil), p.Trunks...)
+	p.Guard = nil // recorded as OVSFlows
 	if err := s.a.ovsRun(s.tap+": add to Open vSwitch bridge "+p.Bridge, ovsAddArgs(p, s.tap)...); err != nil {
 		return err
 	}
@@ -291,7 +293,7 @@ func (s *applyState) ovs(h netplan.Host) error {
 	s.undo = append(s.undo, func() error {
 		return s.a.ovsRun(s.tap+": remove from Open vSwitch bridge "+p.Bridge, "--if-exists", "del-port", p.Bridge, s.tap)
 	})
-	return nil
+	return s.ovsFlows(*h.OVS)
 }
 
 // proxyNeighs runs after every other fallible step: the kernel accepts a
@@ -356,6 +358,9 @@ func (a *Applier) Remove(r Applied) error {
 		tapLink = l
 	} else if err != nil && !errors.Is(err, ErrNoSuchLink) {
 		fail(fmt.Errorf("%s: %w", tap, err))
+	}
+	if br := recordedFlows(r); br != "" {
+		fail(a.removeOVSFlows(tap, br))
 	}
 	if p := r.OVS; p != nil {
 		fail(a.ovsRun(tap+": remove from Open vSwitch bridge "+p.Bridge, "--if-exists", "del-port", p.Bridge, tap))
@@ -617,6 +622,11 @@ func validate(h netplan.Host) error {
 		for _, v := range p.Trunks {
 			if !validVLAN(v) {
 				return bad("Open vSwitch trunk %d", v)
+			}
+		}
+		if p.Guard != nil {
+			if _, err := ovsflow.Build(t.Name, *p); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalid, err)
 			}
 		}
 	}

@@ -1,15 +1,19 @@
 package hostnet
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
 
 func TestBridged(t *testing.T) {
@@ -122,6 +126,17 @@ func (o *ovsEnv) vsctl(t testing.TB, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// ofctl runs ovs-ofctl on bridge's OpenFlow socket (--no-stats output).
+func (o *ovsEnv) ofctl(t testing.TB, cmd, bridge string) string {
+	t.Helper()
+	out, err := exec.Command("ovs-ofctl", "--timeout=20", "--no-stats", "--names", cmd,
+		"unix:"+filepath.Join(o.dir, bridge+".mgmt")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ovs-ofctl %s %s: %v: %s", cmd, bridge, err, out)
+	}
+	return string(out)
+}
+
 func TestOpenvSwitch(t *testing.T) {
 	needRoot(t)
 	host, vm := newNS(t, "host"), newNS(t, "vm")
@@ -158,14 +173,99 @@ func TestOpenvSwitch(t *testing.T) {
 	if got := o.vsctl(t, "get", "port", "tap-o1", "tag", "trunks", "vlan_mode"); got != "10\n[20, 30]\nnative-untagged" {
 		t.Errorf("tag, trunks, vlan_mode = %q", got)
 	}
-	if err := a.Remove(rec.Merge(rec2)); err != nil {
+	// With a guard, the port's flows follow it (cookie of the tap).
+	plan.OVS.Guard = &netplan.Filter{Tap: "tap-o1", Mode: netplan.ModeOpenvSwitch,
+		MAC: net.HardwareAddr{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true, LinkLocal6: true,
+		Queues: &netplan.Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45}}
+	rec3, err := a.Apply(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := fmt.Sprintf("cookie=%#x", ovsflow.Cookie("tap-o1"))
+	flows := o.ofctl(t, "dump-flows", "br-ovs")
+	if n := strings.Count(flows, cookie); n < 10 || !strings.Contains(flows, `in_port="tap-o1"`) {
+		t.Errorf("%d flows with %s:\n%s", n, cookie, flows)
+	}
+	// Applying again replaces them (one bundle): no duplicates.
+	if _, err := a.Apply(plan); err != nil {
+		t.Fatal(err)
+	}
+	if again := o.ofctl(t, "dump-flows", "br-ovs"); strings.Count(again, cookie) != strings.Count(flows, cookie) {
+		t.Errorf("second Apply: %d flows, first %d", strings.Count(again, cookie), strings.Count(flows, cookie))
+	}
+	if err := a.Remove(rec.Merge(rec2).Merge(rec3)); err != nil {
 		t.Fatal(err)
 	}
 	if got := o.vsctl(t, "list-ports", "br-ovs"); got != "" {
 		t.Errorf("ports after Remove = %q", got)
 	}
+	if got := o.ofctl(t, "dump-flows", "br-ovs"); strings.Contains(got, "cookie=0xd1d1") || !strings.Contains(got, "actions=NORMAL") {
+		t.Errorf("flows after Remove:\n%s", got)
+	}
 	if err := a.Remove(rec); err != nil {
 		t.Errorf("second Remove: %v", err)
 	}
 	sameSnapshot(t, "after Remove", before, host.snapshot(t, "tap-o1"))
+}
+
+// An Open vSwitch port with a guard gets its flows in one ovs-ofctl
+// bundle after the port exists; Remove deletes them by cookie, also from
+// a record derived from the plan (an up interrupted before Apply
+// returned), and a record without flows (an older diktyo's) runs no
+// ovs-ofctl.
+func TestOVSFlowsApplyRemove(t *testing.T) {
+	var calls []string
+	vsctl := func(args ...string) ([]byte, error) {
+		calls = append(calls, "ovs-vsctl "+strings.Join(args, " "))
+		return nil, nil
+	}
+	ofctl := func(stdin []byte, args ...string) ([]byte, error) {
+		c := "ovs-ofctl " + strings.Join(args, " ")
+		if stdin != nil {
+			first, _, _ := strings.Cut(string(stdin), "\n")
+			c += " <" + first
+		}
+		calls = append(calls, c)
+		return nil, nil
+	}
+	needRoot(t)
+	host, vm := newNS(t, "host"), newNS(t, "vm")
+	host.veth(t, "tap-f1", vm, "eth0")
+	a := host.applier(t, Options{OVSVsctl: vsctl, OVSOFCtl: ofctl, OVSDB: "unix:/run/ovs/db.sock"})
+	guard := &netplan.Filter{Tap: "tap-f1", Mode: netplan.ModeOpenvSwitch, MAC: net.HardwareAddr{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true}
+	h := netplan.Host{Tap: netplan.Tap{Name: "tap-f1"}, OVS: &netplan.OVSPort{Bridge: "br-ovs", Tag: 5, Guard: guard}}
+	rec, err := a.Apply(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := "ovs-ofctl del-flows unix:/run/ovs/br-ovs.mgmt " + ovsflow.DeleteMatch(ovsflow.Cookie("tap-f1"))
+	want := []string{
+		"ovs-vsctl " + strings.Join(ovsAddArgs(netplan.OVSPort{Bridge: "br-ovs", Tag: 5}, "tap-f1"), " "),
+		"ovs-ofctl --bundle add-flows unix:/run/ovs/br-ovs.mgmt - <delete " + ovsflow.DeleteMatch(ovsflow.Cookie("tap-f1")),
+	}
+	if !slices.Equal(calls, want) {
+		t.Errorf("Apply ran\n%s\nwant\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
+	}
+	if rec.OVSFlows != "br-ovs" || rec.OVS == nil || rec.OVS.Guard != nil {
+		t.Errorf("record: flows %q, port %+v (the guard is not recorded)", rec.OVSFlows, rec.OVS)
+	}
+	for name, r := range map[string]Applied{
+		"record":    rec,
+		"from plan": {Tap: TapChange{Name: "tap-f1"}, OVS: h.OVS},
+	} {
+		calls = nil
+		if err := a.Remove(r); err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 2 || calls[0] != del || !strings.Contains(calls[1], "del-port br-ovs tap-f1") {
+			t.Errorf("%s: Remove ran %q", name, calls)
+		}
+	}
+	calls = nil
+	if err := a.Remove(Applied{Tap: TapChange{Name: "tap-f1"}, OVS: &netplan.OVSPort{Bridge: "br-ovs"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || strings.Contains(calls[0], "ovs-ofctl") {
+		t.Errorf("old record: Remove ran %q", calls)
+	}
 }

@@ -2,7 +2,8 @@
 // (netplan.Host) to the host with netlink, and removes exactly what it
 // applied: tap MAC, MTU, master bridge and link state, /proc/sys settings,
 // policy rules, routes, proxy NDP entries, gratuitous ARP / unsolicited NA
-// announcements and the Open vSwitch port (through ovs-vsctl). It also
+// announcements, the Open vSwitch port (through ovs-vsctl) and its
+// OpenFlow flows (pkg/ovsflow, through one ovs-ofctl bundle). It also
 // reads the facts the planner needs (Facts): the tap, the bridge and the
 // uplinks of a routing table (see Uplink for its cache).
 //
@@ -34,6 +35,11 @@
 //     recorded whether or not they already existed, so that an Apply that
 //     completes a crashed one still records them for Remove. Sysctls and
 //     link settings are recorded only when Apply changed them.
+//   - An Open vSwitch port's flows are written after the port exists
+//     (ovs-ofctl names it in in_port), in one `--bundle add-flows` that
+//     first deletes the tap's earlier flows, and removed with `del-flows
+//     cookie=C/-1`: the cookie is a hash of the tap name, so the record
+//     only keeps the bridge (Applied.OVSFlows).
 //   - Announcements are best effort: a failed send is logged, not fatal
 //     (the VM is still reachable once neighbour caches expire); a missing
 //     announce device is an error. With Options.Detach they are sent by a
@@ -42,5 +48,6 @@
 //     costs an RCU grace period (~16 ms), also at process exit.
 //
 // It must never import the planner's inputs (pkg/ganeti, config), stores
-// or nftables: it applies values, it does not decide them.
+// or nftables: it applies values, it does not decide them (pkg/ovsflow,
+// which it imports, is pure).
 package hostnet

@@ -22,14 +22,14 @@ var (
 	ErrNoSysctl = errors.New("no such sysctl")
 	// ErrInvalid: the plan is malformed (bad family, table, address, key).
 	ErrInvalid = errors.New("invalid plan")
-	// ErrOVS: ovs-vsctl failed.
-	ErrOVS = errors.New("ovs-vsctl failed")
+	// ErrOVS: an Open vSwitch tool (ovs-vsctl, ovs-ofctl) failed.
+	ErrOVS = errors.New("openvswitch command failed")
 	// ErrLockTimeout: the users of a table's shared rules stayed locked.
 	ErrLockTimeout = errors.New("lock timeout")
 )
 
-// DefaultTimeout bounds every netlink request, namespace hop and ovs-vsctl
-// run when Options.Timeout is zero.
+// DefaultTimeout bounds every netlink request, namespace hop and
+// ovs-vsctl / ovs-ofctl run when Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
 // Options configure an Applier. The zero value works on the caller's
@@ -62,7 +62,12 @@ type Options struct {
 	// OVSVsctl runs ovs-vsctl with args and returns its combined output
 	// (nil: exec "ovs-vsctl" with OVSDB and Timeout).
 	OVSVsctl func(args ...string) ([]byte, error)
-	// OVSDB is ovs-vsctl's --db (empty: its default socket).
+	// OVSOFCtl runs ovs-ofctl with args and stdin and returns its combined
+	// output (nil: exec "ovs-ofctl" with Timeout).
+	OVSOFCtl func(stdin []byte, args ...string) ([]byte, error)
+	// OVSDB is ovs-vsctl's --db (empty: its default socket). When it names
+	// a unix socket, ovs-ofctl finds a bridge's OpenFlow socket
+	// (BRIDGE.mgmt) in the same directory, Open vSwitch's run directory.
 	OVSDB string
 	// Timeout bounds each netlink request and ovs-vsctl run
 	// (0: DefaultTimeout).
@@ -82,6 +87,8 @@ type Applier struct {
 	sysctl   Sysctl
 	sender   FrameSender
 	ovs      func(args ...string) ([]byte, error)
+	ofctl    func(stdin []byte, args ...string) ([]byte, error)
+	ovsDB    string
 	log      *slog.Logger
 	timeout  time.Duration
 	stateDir string
@@ -98,6 +105,8 @@ func New(opts Options) (*Applier, error) {
 		sysctl:   opts.Sysctl,
 		sender:   opts.Sender,
 		ovs:      opts.OVSVsctl,
+		ofctl:    opts.OVSOFCtl,
+		ovsDB:    opts.OVSDB,
 		log:      opts.Logger,
 		timeout:  opts.Timeout,
 		stateDir: opts.StateDir,
@@ -148,6 +157,9 @@ func New(opts Options) (*Applier, error) {
 	}
 	if a.ovs == nil {
 		a.ovs = execOVS(opts.OVSDB, a.timeout)
+	}
+	if a.ofctl == nil {
+		a.ofctl = execOFCtl(a.timeout)
 	}
 	return a, nil
 }

@@ -61,6 +61,9 @@ func TestValidate(t *testing.T) {
 		"ovs bridge":      func(h *netplan.Host) { h.OVS = &netplan.OVSPort{Tag: 5} },
 		"ovs tag":         func(h *netplan.Host) { h.OVS = &netplan.OVSPort{Bridge: "b", Tag: 4095} },
 		"ovs trunk range": func(h *netplan.Host) { h.OVS = &netplan.OVSPort{Bridge: "b", Trunks: []int{0}} },
+		"ovs guard": func(h *netplan.Host) {
+			h.OVS = &netplan.OVSPort{Bridge: "b", Guard: &netplan.Filter{Tap: h.Tap.Name, AntiSpoof: true}}
+		},
 	} {
 		h := routedPlan("tap0", 100, "eth1", netip.MustParseAddr("198.51.100.5"), net.HardwareAddr{0xaa, 0, 0, 0, 0, 1})
 		mut(&h)
@@ -157,6 +160,19 @@ func TestOVSArgs(t *testing.T) {
 		want := append([]string{"--may-exist", "add-port", "b", "tap0", "--", "set", "Port", "tap0"}, c.want...)
 		if !slices.Equal(got, want) {
 			t.Errorf("%+v: %q", c.p, got)
+		}
+	}
+}
+
+func TestOFTarget(t *testing.T) {
+	for db, want := range map[string]string{
+		"":                                  "br-ovs",
+		"unix:/run/openvswitch/db.sock":     "unix:/run/openvswitch/br-ovs.mgmt",
+		"tcp:198.51.100.1:6640":             "br-ovs",
+		"unix:/tmp/diktyo-test/ovs/db.sock": "unix:/tmp/diktyo-test/ovs/br-ovs.mgmt",
+	} {
+		if got := ofTarget(db, "br-ovs"); got != want {
+			t.Errorf("ofTarget(%q) = %q, want %q", db, got, want)
 		}
 	}
 }

@@ -174,6 +174,9 @@ func Build(in Input) (*Plan, error) {
 			return nil, fmt.Errorf("OVS bridge %s: %w", e.Link, ErrNoSuchLink)
 		}
 		p.Host.OVS = &OVSPort{Bridge: e.Link, Tag: e.VLAN.Access, Trunks: slices.Clone(e.VLAN.Trunks)}
+		if len(in.Facts.Tap.MAC) == 6 {
+			p.Filter.TapMAC = cloneMAC(in.Facts.Tap.MAC)
+		}
 		indev = e.Link
 	default:
 		return nil, fmt.Errorf("%w: MODE %q: want routed, bridged or openvswitch", ErrInvalid, e.Mode)
@@ -191,7 +194,7 @@ func Build(in Input) (*Plan, error) {
 	}
 	p.Filter.Profile = ProfileOf(e)
 	private := ipTags.Has(in.Options.MACFilteredTag) && in.Options.MACFilteredTag != ""
-	if private && p.Mode == ModeBridged {
+	if private && (p.Mode == ModeBridged || p.Mode == ModeOpenvSwitch) {
 		mask := in.Options.MACMask
 		if len(mask) != 6 {
 			return nil, fmt.Errorf("%w: MAC mask %q: want 6 octets", ErrInvalid, mask)
@@ -230,7 +233,29 @@ func Build(in Input) (*Plan, error) {
 		}
 		p.Binding = b
 	}
+	if o := p.Host.OVS; o != nil {
+		o.Guard = ovsGuard(p.Filter)
+	}
 	return p, nil
+}
+
+// ovsGuard is what the OpenFlow flows of an Open vSwitch port filter in
+// the frames the VM sends (nil: nothing); the MAC filter and the profile
+// (traffic to the VM) stay with pkg/firewall.
+func ovsGuard(f Filter) *Filter {
+	if !f.AntiSpoof && f.MACFilter == nil && f.Queues == nil {
+		return nil
+	}
+	g := Filter{Tap: f.Tap, Mode: f.Mode, MAC: cloneMAC(f.MAC), AntiSpoof: f.AntiSpoof,
+		IPv4: slices.Clone(f.IPv4), IPv6: slices.Clone(f.IPv6), LinkLocal6: f.LinkLocal6, RouterLL6: f.RouterLL6}
+	if f.MACFilter != nil {
+		g.MACFilter = &MACFilter{Prefix: cloneMAC(f.MACFilter.Prefix), Mask: cloneMAC(f.MACFilter.Mask)}
+	}
+	if f.Queues != nil {
+		q := *f.Queues
+		g.Queues = &q
+	}
+	return &g
 }
 
 // planRouted fills in the routed parts: GRNET's proxy-ARP/NDP setup in

@@ -41,6 +41,14 @@ func bridgeFacts(tap, br string, mtu int) HostFacts {
 	}
 }
 
+// ovsFacts: the tap's own MAC is part of an Open vSwitch NIC's filter.
+func ovsFacts(tap, br string) HostFacts {
+	f := bridgeFacts(tap, br, 1500)
+	f.Tap.MAC = net.HardwareAddr{0xfe, 0x54, 0x00, 0x12, 0x34, 0x56}
+	f.Link.Kind = "openvswitch"
+	return f
+}
+
 func routedFacts(tap string, table int) HostFacts {
 	return HostFacts{
 		Tap:   LinkFacts{Name: tap, Exists: true, Index: 7, Kind: "tun"},
@@ -140,6 +148,12 @@ func TestBuildGolden(t *testing.T) {
 			opts: func(o *Options) { o.AntiSpoof = false; o.Queues.Bypass = true }},
 		{name: "ovs-hybrid-vlan", file: bridged, facts: bridgeFacts("tap0", "ovsbr0", 1500),
 			over: map[string]string{"MODE": "openvswitch", "LINK": "ovsbr0", "BRIDGE": "", "VLAN": ".10:20:30"}},
+		{name: "ovs-private-filtered", file: bridged, facts: ovsFacts("tap0", "ovsbr0"),
+			over: map[string]string{"MODE": "openvswitch", "LINK": "ovsbr0", "BRIDGE": "", "VLAN": ".10",
+				"NETWORK_TAGS": "private-filtered nfdhcpd", "TAGS": "synnefo:network:0:protected"}},
+		{name: "ovs-no-antispoof", file: bridged, facts: ovsFacts("tap0", "ovsbr0"),
+			over: map[string]string{"MODE": "openvswitch", "LINK": "ovsbr0", "BRIDGE": "", "NETWORK_TAGS": ""},
+			opts: func(o *Options) { o.AntiSpoof = false }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := testOptions()

@@ -12,6 +12,10 @@ type Filter struct {
 	// Bridge is the bridge the tap is in (bridged mode), for queue steering.
 	Bridge string           `json:"bridge,omitempty"`
 	MAC    net.HardwareAddr `json:"mac"`
+	// TapMAC (openvswitch) is the tap's own MAC: frames the host itself
+	// sends out of the tap (nfdhcpd's replies) come from it, and pass the
+	// filter of traffic to the VM (MAC filter, profile).
+	TapMAC net.HardwareAddr `json:"tap_mac,omitempty"`
 
 	// AntiSpoof: the VM may send only from MAC, from IPv4 and from IPv6
 	// (plus link-local as LinkLocal6 says), and never DHCP server replies

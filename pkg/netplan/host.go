@@ -189,6 +189,10 @@ type OVSPort struct {
 	Bridge string `json:"bridge"`
 	Tag    int    `json:"tag,omitempty"`
 	Trunks []int  `json:"trunks,omitempty"`
+	// Guard is the part of the NIC's filter that pkg/hostnet writes as
+	// OpenFlow flows on Bridge for the frames the VM sends (anti-spoofing,
+	// the MAC check and nfdhcpd steering; see pkg/ovsflow); nil: no flows.
+	Guard *Filter `json:"guard,omitempty"`
 }
 
 // HostFacts are what the planner needs to know about the host, read by

@@ -345,19 +345,25 @@ func (o *OVSPort) AppendJSON(w *jsonx.Writer) {
 		}
 		w.EndArray()
 	}
+	if o.Guard != nil {
+		w.Key("guard")
+		o.Guard.appendJSON(w)
+	}
 	w.EndObject()
 }
 
 // DecodeJSON decodes an Open vSwitch port into o.
 func (o *OVSPort) DecodeJSON(r *jsonx.Reader) error {
-	return r.Object([]string{"bridge", "tag", "trunks"}, func(i int) error {
+	return r.Object([]string{"bridge", "tag", "trunks", "guard"}, func(i int) error {
 		switch i {
 		case 0:
 			return r.String(&o.Bridge)
 		case 1:
 			return r.Int(&o.Tag)
-		default:
+		case 2:
 			return jsonx.Slice(r, &o.Trunks, func(n *int, r *jsonx.Reader) error { return r.Int(n) })
+		default:
+			return jsonx.Ptr(r, &o.Guard, (*Filter).decodeJSON)
 		}
 	})
 }
@@ -374,6 +380,10 @@ func (f *Filter) appendJSON(w *jsonx.Writer) {
 	}
 	w.Key("mac")
 	w.Base64(f.MAC)
+	if f.TapMAC != nil {
+		w.Key("tap_mac")
+		w.Base64(f.TapMAC)
+	}
 	w.Key("anti_spoof")
 	w.Bool(f.AntiSpoof)
 	if len(f.IPv4) > 0 {
@@ -386,6 +396,10 @@ func (f *Filter) appendJSON(w *jsonx.Writer) {
 	}
 	w.Key("link_local6")
 	w.Bool(f.LinkLocal6)
+	if f.RouterLL6 != (netip.Addr{}) {
+		w.Key("router_ll6")
+		w.Addr(f.RouterLL6)
+	}
 	if f.Profile != "" {
 		w.Key("profile")
 		w.String(string(f.Profile))
@@ -398,10 +412,6 @@ func (f *Filter) appendJSON(w *jsonx.Writer) {
 		w.Key("mask")
 		w.Base64(f.MACFilter.Mask)
 		w.EndObject()
-	}
-	if f.RouterLL6 != (netip.Addr{}) {
-		w.Key("router_ll6")
-		w.Addr(f.RouterLL6)
 	}
 	if f.ARPGateway != (netip.Addr{}) {
 		w.Key("arp_gateway")
@@ -439,7 +449,7 @@ func appendAddrs(w *jsonx.Writer, addrs []netip.Addr) {
 
 func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 	names := []string{"tap", "mode", "bridge", "mac", "anti_spoof", "ipv4", "ipv6",
-		"link_local6", "profile", "mac_filter", "arp_gateway", "queues", "route_mark", "router_ll6"}
+		"link_local6", "profile", "mac_filter", "arp_gateway", "queues", "route_mark", "router_ll6", "tap_mac"}
 	return r.Object(names, func(i int) error {
 		switch i {
 		case 0:
@@ -468,8 +478,10 @@ func (f *Filter) decodeJSON(r *jsonx.Reader) error {
 			return jsonx.Ptr(r, &f.Queues, (*Queues).decodeJSON)
 		case 12:
 			return r.Uint32(&f.RouteMark)
-		default:
+		case 13:
 			return r.Addr(&f.RouterLL6)
+		default:
+			return r.Bytes((*[]byte)(&f.TapMAC))
 		}
 	})
 }

@@ -84,7 +84,9 @@ func routedPlan(t testing.TB) *Plan {
 			Tap: "tb1", Mode: ModeRouted, MAC: vmMAC(), AntiSpoof: true,
 			IPv4: []netip.Addr{netip.MustParseAddr("198.18.1.3")}, IPv6: []netip.Addr{eui}, LinkLocal6: true,
 			Profile: ProfileProtected, ARPGateway: netip.MustParseAddr("198.18.0.1"),
-			Queues: &Queues{DHCP: 42, DHCPv6: 45, RS: 43, NS: 44},
+			Queues:    &Queues{DHCP: 42, DHCPv6: 45, RS: 43, NS: 44},
+			RouterLL6: netip.MustParseAddr("fe80::ce47:52ff:fe4e:4554"),
+			TapMAC:    net.HardwareAddr{0xcc, 0x47, 0x52, 0x4e, 0x45, 0x54},
 		},
 		Binding: mustBinding(t, "tb1", "INDEV=tb1\nIP=198.18.1.3\nMAC=aa:00:01:00:00:01\nHOSTNAME=vm1.example.org\n"+
 			"TAGS=\"synnefo:network:0:protected\"\nGATEWAY=198.18.0.1\nSUBNET=198.18.0.0/16\nGATEWAY6=2001:db8:100::1\n"+

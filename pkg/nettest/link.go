@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -266,4 +267,23 @@ func (ns *NS) Routes(family int) ([]netlink.Route, error) {
 		return nil, fmt.Errorf("netns %s: list routes: %w", ns, err)
 	}
 	return out, nil
+}
+
+// Packet opens an AF_PACKET socket (raw frames) of protocol proto on
+// ifname inside the namespace: proto 0 receives nothing (a sender),
+// ETH_P_ALL every frame. The caller closes it.
+func (ns *NS) Packet(ifname string, proto int) (*packet.Conn, error) {
+	var c *packet.Conn
+	err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		c, err = packet.Listen(ifi, packet.Raw, proto, nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netns %s: AF_PACKET on %s: %w", ns.name, ifname, err)
+	}
+	return c, nil
 }
