@@ -70,7 +70,11 @@ func newHost(t *testing.T) *host {
 	}
 	// diktyo's tables exist on a configured host; per-NIC state is what
 	// the snapshots compare.
-	fw, err := firewall.New(firewall.Options{NetNS: h.ns.Fd()})
+	// Init with diktyo-ifup's queue configuration (QUEUE_BYPASS=yes), as
+	// on a host whose tables its first up created.
+	steer := firewall.DefaultSteering()
+	steer.Bypass = true
+	fw, err := firewall.New(firewall.Options{NetNS: h.ns.Fd(), Steerings: []firewall.Steering{steer}})
 	if err != nil {
 		t.Fatal(err)
 	}

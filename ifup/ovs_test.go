@@ -22,7 +22,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/diktyo/diktyo/pkg/firewall"
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
 )
@@ -522,16 +521,6 @@ func (o *ovsHost) startNfdhcpd(t *testing.T) (logs func() string) {
 	}
 	dir := filepath.Join(o.dir, "nfdhcpd")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// On a host, Init runs with diktyo-ifup's queue configuration
-	// (newHost's config has QUEUE_BYPASS=yes; its Init did not).
-	fw, err := firewall.New(firewall.Options{NetNS: o.ns.Fd(),
-		Steerings: []firewall.Steering{{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45, Bypass: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Init(); err != nil {
 		t.Fatal(err)
 	}
 	c := nfdconf.Default()

@@ -309,7 +309,18 @@ func (fw *Firewall) Apply(f netplan.Filter) error {
 		ops[i] = e.op()
 		ops[i].permanent = true
 	}
-	err = fw.sendElems(nil, ops, false)
+	// The queue map's elements of the NIC's steering go in the same batch
+	// (adding an existing one changes nothing): tables that Init made
+	// with another queue configuration (QUEUE_BYPASS or a queue number
+	// changed since) lack the chains they jump to, and the batch fails
+	// with ErrNotInitialized instead of leaving steering silently dead.
+	var shared []elemOp
+	for _, set := range n.Shared.Sets {
+		for _, e := range set.Elements {
+			shared = append(shared, e.op())
+		}
+	}
+	err = fw.sendElems(nil, append(ops, shared...), false)
 	if errors.Is(err, unix.EEXIST) {
 		// A map element of the tap exists with other data: an earlier
 		// NIC's, expiring (Remove moments ago) or left by a crash. Replace
@@ -323,7 +334,7 @@ func (fw *Firewall) Apply(f netplan.Filter) error {
 			}
 			again = append(again, op)
 		}
-		err = fw.sendElems(nil, again, false)
+		err = fw.sendElems(nil, append(again, shared...), false)
 	}
 	if err != nil {
 		return fmt.Errorf("firewall: apply %s: %w", f.Tap, explain(err))

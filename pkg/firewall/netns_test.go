@@ -485,3 +485,41 @@ func dialFrom(ns netNS, addr string, timeout time.Duration) error {
 		return err
 	})
 }
+
+// Tables made by Init under another queue configuration (QUEUE_BYPASS
+// changed since) lack the queue chains of the new one: Apply says
+// ErrNotInitialized instead of leaving the NIC's steering dead, and after
+// an Init with the new configuration the NIC is steered.
+func TestApplyAfterQueueConfigChange(t *testing.T) {
+	requireRoot(t)
+	ns := newNetNS(t)
+	old, err := New(Options{NetNS: ns.fd, Steerings: []Steering{DefaultSteering()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Init(); err != nil {
+		t.Fatal(err)
+	}
+	bypass := DefaultSteering()
+	bypass.Bypass = true
+	fw, err := New(Options{NetNS: ns.fd, Steerings: []Steering{bypass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := routedFilter("tap0")
+	q := netplan.Queues(bypass)
+	f.Queues = &q
+	if err := fw.Apply(f); !errors.Is(err, ErrNotInitialized) {
+		t.Fatalf("Apply under another queue configuration = %v, want ErrNotInitialized", err)
+	}
+	if err := fw.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Apply(f); err != nil {
+		t.Fatal(err)
+	}
+	out := ns.exec(t, "nft", "list", "map", "inet", TableName, mapQueues)
+	if !strings.Contains(out, "jump queue_42_bypass") {
+		t.Fatalf("queues map after Init:\n%s", out)
+	}
+}
