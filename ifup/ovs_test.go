@@ -24,6 +24,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
+	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
 
 // startOVS runs a private Open vSwitch (userspace datapath) inside the
@@ -219,6 +220,19 @@ func TestE2EOpenvSwitch(t *testing.T) {
 	ping(t, v, gwIP.String())
 	ping(t, v, gwIP6.String())
 	ping(t, r, vmEUI.String())
+
+	// ovs-vswitchd lost the flows (a restart without ovs-ctl's save and
+	// restore): reconcile writes them again, and changes nothing else.
+	o.ofctl(t, "del-flows", ovsflow.DeleteMatch(ovsflow.Cookie("tap-o1")))
+	if strings.Contains(o.snapshot(t), `in_port="tap-o1"`) {
+		t.Fatal("flows of tap-o1 not deleted")
+	}
+	if out, err := o.ifup("", nil, "reconcile"); err != nil {
+		t.Fatalf("reconcile: %v: %s", err, out)
+	}
+	if again := o.snapshot(t); again != first {
+		t.Fatalf("reconcile did not restore the flows:\n%s", diff(first, again))
+	}
 
 	o.mustIfup("kvm-ifdown-custom", nil, "tap-o1")
 	o.checkSnapshot(t, before)

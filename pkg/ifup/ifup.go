@@ -577,6 +577,11 @@ func (r *Runner) reconcileTap(tap string) (stale bool, err error) {
 		return false, err
 	}
 	if facts.Tap.Exists && facts.Tap.Index == rec.TapIndex {
+		if rec.Complete && rec.Plan.Host.OVS != nil {
+			if err := r.reassertOVS(rec); err != nil {
+				return false, err
+			}
+		}
 		if rec.Complete && len(rec.Plan.Host.UplinkPending) > 0 {
 			return false, r.completeUplink(rec)
 		}
@@ -588,6 +593,29 @@ func (r *Runner) reconcileTap(tap string) (stale bool, err error) {
 	}
 	gone = true
 	return true, nil
+}
+
+// reassertOVS applies a live Open vSwitch NIC's host plan again: the
+// port and its OpenFlow flows live in ovs-vswitchd, which loses the flows
+// when it restarts without ovs-ctl's save and restore, and the NIC would
+// then be switched without anti-spoofing or steering until its next up.
+// Apply is idempotent; the record is rewritten only if it changed. The
+// caller holds the tap's lock.
+func (r *Runner) reassertOVS(rec *Record) error {
+	applied, err := r.host.Apply(rec.Plan.Host)
+	if err != nil {
+		return fmt.Errorf("reassert Open vSwitch port: %w", err)
+	}
+	if rec.HostApplied != nil {
+		if applied, err = r.host.Merge(rec.HostApplied, applied); err != nil {
+			return err
+		}
+	}
+	if string(applied) == string(rec.HostApplied) {
+		return nil
+	}
+	rec.HostApplied, rec.Updated = applied, r.now().UTC()
+	return r.st.write(rec)
 }
 
 // completeUplink does the uplink-side steps an up left out for want of
