@@ -132,29 +132,8 @@ func (n *node) expectSnapshot(what, want string) {
 		got = n.snapshot()
 	}
 	if got != want {
-		n.t.Fatalf("%s: %s: state differs:\n%s", n.name, what, lineDiff(want, got))
+		n.t.Fatalf("%s: %s: state differs:\n%s", n.name, what, nettest.LineDiff(want, got))
 	}
-}
-
-// lineDiff lists the lines only in a (-) and only in b (+).
-func lineDiff(a, b string) string {
-	count := map[string]int{}
-	for _, l := range strings.Split(a, "\n") {
-		count[l]++
-	}
-	for _, l := range strings.Split(b, "\n") {
-		count[l]--
-	}
-	var d []string
-	for l, c := range count {
-		for ; c > 0; c-- {
-			d = append(d, "- "+l)
-		}
-		for ; c < 0; c++ {
-			d = append(d, "+ "+l)
-		}
-	}
-	return strings.Join(d, "\n")
 }
 
 // vmTap creates the VM side of a NIC: a namespace behind a veth whose host

@@ -133,32 +133,8 @@ func (h *host) snapshot() string {
 func (h *host) checkSnapshot(before string) {
 	h.t.Helper()
 	if after := h.snapshot(); after != before {
-		h.t.Fatalf("host state differs from the pre-test snapshot:\n%s\n--- before:\n%s\n--- after:\n%s", diff(before, after), before, after)
+		h.t.Fatalf("host state differs from the pre-test snapshot:\n%s\n--- before:\n%s\n--- after:\n%s", nettest.LineDiff(before, after), before, after)
 	}
-}
-
-func diff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	in := func(l []string, s string) bool {
-		for _, x := range l {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
-	var d []string
-	for _, s := range al {
-		if !in(bl, s) {
-			d = append(d, "- "+s)
-		}
-	}
-	for _, s := range bl {
-		if !in(al, s) {
-			d = append(d, "+ "+s)
-		}
-	}
-	return strings.Join(d, "\n")
 }
 
 func ping(t *testing.T, ns *nettest.NS, addr string) {
@@ -280,7 +256,7 @@ func TestE2ERouted(t *testing.T) {
 	first := h.snapshot()
 	h.mustIfup("kvm-vif-bridge", env)
 	if again := h.snapshot(); again != first {
-		t.Fatalf("second up changed the host:\n%s", diff(first, again))
+		t.Fatalf("second up changed the host:\n%s", nettest.LineDiff(first, again))
 	}
 	configureRoutedVM(t, v)
 	eui := routedEUI64
@@ -344,7 +320,7 @@ func TestE2EBridged(t *testing.T) {
 	first := h.snapshot()
 	h.mustIfup("", env, "up")
 	if again := h.snapshot(); again != first {
-		t.Fatalf("second up changed the host:\n%s", diff(first, again))
+		t.Fatalf("second up changed the host:\n%s", nettest.LineDiff(first, again))
 	}
 	if out := h.ns.Run(t, "ip", "-o", "link", "show", "tap-b1"); !strings.Contains(out, "mtu 1400") || !strings.Contains(out, "master br-e") {
 		t.Fatalf("tap: %s", out)

@@ -123,7 +123,7 @@ func (o *ovsHost) snapshot(t *testing.T) string {
 func (o *ovsHost) checkSnapshot(t *testing.T, before string) {
 	t.Helper()
 	if after := o.snapshot(t); after != before {
-		t.Fatalf("host state differs from the pre-test snapshot:\n%s\n--- before:\n%s\n--- after:\n%s", diff(before, after), before, after)
+		t.Fatalf("host state differs from the pre-test snapshot:\n%s\n--- before:\n%s\n--- after:\n%s", nettest.LineDiff(before, after), before, after)
 	}
 }
 
@@ -208,7 +208,7 @@ func TestE2EOpenvSwitch(t *testing.T) {
 	first := o.snapshot(t)
 	o.mustIfup("kvm-vif-bridge", env)
 	if again := o.snapshot(t); again != first {
-		t.Fatalf("second up changed the host:\n%s", diff(first, again))
+		t.Fatalf("second up changed the host:\n%s", nettest.LineDiff(first, again))
 	}
 	if got := vsctl(t, o.db, "get", "port", "tap-o1", "tag"); got != "10" {
 		t.Fatalf("tag of tap-o1 = %q", got)
@@ -231,7 +231,7 @@ func TestE2EOpenvSwitch(t *testing.T) {
 		t.Fatalf("reconcile: %v: %s", err, out)
 	}
 	if again := o.snapshot(t); again != first {
-		t.Fatalf("reconcile did not restore the flows:\n%s", diff(first, again))
+		t.Fatalf("reconcile did not restore the flows:\n%s", nettest.LineDiff(first, again))
 	}
 
 	o.mustIfup("kvm-ifdown-custom", nil, "tap-o1")

@@ -15,6 +15,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // needRoot skips tests that need namespaces when not root; as root (CI)
@@ -136,30 +138,10 @@ func scrubLinks(s string) string {
 	return strings.Join(out, "\n")
 }
 
-// diffLines returns the lines only in a and only in b.
-func diffLines(a, b string) string {
-	count := map[string]int{}
-	for _, l := range strings.Split(a, "\n") {
-		count[l]++
-	}
-	for _, l := range strings.Split(b, "\n") {
-		count[l]--
-	}
-	var d []string
-	for l, c := range count {
-		if c > 0 {
-			d = append(d, "- "+l)
-		} else if c < 0 {
-			d = append(d, "+ "+l)
-		}
-	}
-	return strings.Join(d, "\n")
-}
-
 func sameSnapshot(t testing.TB, what, before, after string) {
 	t.Helper()
 	if before != after {
-		t.Errorf("%s: state differs from before:\n%s", what, diffLines(before, after))
+		t.Errorf("%s: state differs from before:\n%s", what, nettest.LineDiff(before, after))
 	}
 }
 

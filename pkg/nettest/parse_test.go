@@ -305,3 +305,12 @@ func FuzzEnvRecords(f *testing.F) {
 		_, _ = Info6Of(recs)
 	})
 }
+
+func TestLineDiff(t *testing.T) {
+	if got := LineDiff("a\nb\nb\nc", "b\nc\nd\nc"); got != "+ c\n+ d\n- a\n- b" {
+		t.Fatalf("LineDiff = %q", got)
+	}
+	if got := LineDiff("x\ny", "y\nx"); got != "" {
+		t.Fatalf("LineDiff of reordered lines = %q", got)
+	}
+}
