@@ -28,7 +28,11 @@ func hostNode(t *testing.T, name string, router *nettest.NS, routerPort, uplinkH
 	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding", "net/ipv6/conf/all/forwarding"} {
 		n.ns.Sysctl(t, k, "1")
 	}
-	fw, err := firewall.New(firewall.Options{NetNS: n.ns.Fd()})
+	// Init with diktyo-ifup's queue configuration (QUEUE_BYPASS=yes in
+	// the node's config), as on a host whose tables its first up created.
+	steer := firewall.DefaultSteering()
+	steer.Bypass = true
+	fw, err := firewall.New(firewall.Options{NetNS: n.ns.Fd(), Steerings: []firewall.Steering{steer}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,20 +45,8 @@ func hostNode(t *testing.T, name string, router *nettest.NS, routerPort, uplinkH
 	n.ns.Run(t, "ip", "link", "set", "gntbr0", "address", "02:00:00:00:0b:01")
 	nettest.Veth(t, n.ns, "gnt-out", nettest.NewNS(t, "hko"), "eth0").Host.SetMaster(t, br)
 	nettest.Veth(t, n.ns, "up1", router, routerPort)
-	for _, c := range [][]string{
-		{"ip", "addr", "add", uplinkHost4 + "/24", "dev", "up1"},
-		{"ip", "addr", "add", uplinkHost6 + "/64", "dev", "up1", "nodad"},
-		{"ip", "route", "add", "198.18.100.0/24", "dev", "up1", "table", "100"},
-		{"ip", "route", "add", "default", "via", "198.18.100.1", "dev", "up1", "table", "100"},
-		{"ip", "-6", "route", "add", "2001:db8:100::/64", "dev", "up1", "table", "100"},
-		{"ip", "-6", "route", "add", "default", "via", "2001:db8:100::1", "dev", "up1", "table", "100"},
-		{"ip", "rule", "add", "iif", "up1", "lookup", "100", "pref", "31000"},
-		{"ip", "-6", "rule", "add", "iif", "up1", "lookup", "100", "pref", "31000"},
-		{"sysctl", "-qw", "net.ipv4.conf.up1.proxy_arp=1", "net.ipv6.conf.up1.proxy_ndp=1"},
-	} {
-		n.ns.Run(t, c...)
-	}
-	waitUp(t, n.ns, "gntbr0")
+	n.ns.RouteUplink(t, "up1", uplinkHost4, uplinkHost6)
+	n.ns.WaitUp(t, "gntbr0")
 	return n
 }
 
@@ -75,17 +67,6 @@ func routerPort(t *testing.T, r *nettest.NS, port string) {
 	t.Helper()
 	r.Run(t, "ip", "link", "set", port, "master", "br0")
 	r.Run(t, "ip", "link", "set", port, "up")
-}
-
-func waitUp(t *testing.T, ns *nettest.NS, dev string) {
-	t.Helper()
-	for range 100 {
-		if strings.Contains(ns.Run(t, "ip", "-o", "link", "show", dev), "state UP") {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %s not UP", ns, dev)
 }
 
 var (

@@ -181,32 +181,8 @@ func routedNetOutside(t *testing.T, h *host) (outside4, outside6 string, outside
 	} {
 		o.Run(t, c...)
 	}
-	for _, c := range [][]string{
-		{"ip", "addr", "add", "198.18.100.254/24", "dev", "up1"},
-		{"ip", "addr", "add", "2001:db8:100::fffe/64", "dev", "up1", "nodad"},
-		{"ip", "route", "add", "198.18.100.0/24", "dev", "up1", "table", "100"},
-		{"ip", "route", "add", "default", "via", "198.18.100.1", "dev", "up1", "table", "100"},
-		{"ip", "-6", "route", "add", "2001:db8:100::/64", "dev", "up1", "table", "100"},
-		{"ip", "-6", "route", "add", "default", "via", "2001:db8:100::1", "dev", "up1", "table", "100"},
-		{"ip", "rule", "add", "iif", "up1", "lookup", "100", "pref", "31000"},
-		{"ip", "-6", "rule", "add", "iif", "up1", "lookup", "100", "pref", "31000"},
-		{"sysctl", "-qw", "net.ipv4.conf.up1.proxy_arp=1", "net.ipv6.conf.up1.proxy_ndp=1"},
-	} {
-		h.ns.Run(t, c...)
-	}
+	h.ns.RouteUplink(t, "up1", "198.18.100.254", "2001:db8:100::fffe")
 	return "198.18.200.2", "2001:db8:200::2", o
-}
-
-// waitUp waits for the kernel to settle a new bridge's operstate to UP.
-func waitUp(t *testing.T, ns *nettest.NS, dev string) {
-	t.Helper()
-	for range 100 {
-		if strings.Contains(ns.Run(t, "ip", "-o", "link", "show", dev), "state UP") {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %s not UP", ns, dev)
 }
 
 // vm is a VM namespace behind a veth whose host end is named like a tap.
@@ -313,7 +289,7 @@ func TestE2EBridged(t *testing.T) {
 	env := envOf(t, "kvm-ifup-kvm1.ganeti.test-nic0.env", map[string]string{"INTERFACE": "tap-b1",
 		"LINK": "br-e", "BRIDGE": "br-e", "NETWORK_TAGS": "nfdhcpd private-filtered"})
 	v := vm(t, h, "tap-b1", env["MAC"])
-	waitUp(t, h.ns, "br-e")
+	h.ns.WaitUp(t, "br-e")
 	before := h.snapshot()
 
 	h.mustIfup("", env, "up")
@@ -382,7 +358,7 @@ func TestE2ECycles(t *testing.T) {
 	// otherwise its MAC and carrier follow the taps that come and go.
 	h.ns.Run(t, "ip", "link", "set", "br-c", "address", "02:00:00:00:0c:01")
 	nettest.Veth(t, h.ns, "up-c", nettest.NewNS(t, "ifr"), "eth0").Host.SetMaster(t, h.ns.MustLink(t, "br-c"))
-	waitUp(t, h.ns, "br-c")
+	h.ns.WaitUp(t, "br-c")
 	taps := []string{"tap-c0", "tap-c1", "tap-c2", "tap-c3"}
 	for _, tap := range taps {
 		vm(t, h, tap, "aa:00:01:00:00:01")
