@@ -1,0 +1,213 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdtest"
+	"github.com/diktyo/diktyo/pkg/ipam/memstore/storetest"
+)
+
+func TestMain(m *testing.M) { etcdtest.Main(m) }
+
+// prefixes hands out a fresh prefix per store, so tests share one member.
+type prefixes struct {
+	base string
+	n    atomic.Int64
+}
+
+func (p *prefixes) next() string { return fmt.Sprintf("%s/%d", p.base, p.n.Add(1)) }
+
+func open(t testing.TB, endpoint, prefix string, mod ...func(*Options)) *Store {
+	t.Helper()
+	o := Options{Endpoints: []string{endpoint}, Prefix: prefix, Timeout: 10 * time.Second}
+	for _, f := range mod {
+		f(&o)
+	}
+	s, err := Open(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	m := etcdtest.Start(t, etcdtest.Config{})
+	p := &prefixes{base: "conformance"}
+	storetest.Run(t, func(t *testing.T) ipam.Store { return open(t, m.Endpoint, p.next()) })
+}
+
+func contains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }
+
+// rawClient returns a plain etcd client for looking behind the store.
+func rawClient(t testing.TB, endpoint string) *clientv3.Client {
+	t.Helper()
+	cli, err := NewClient([]string{endpoint}, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func TestValidPrefix(t *testing.T) {
+	for _, p := range []string{"diktyo", "diktyo/cluster-1", "a.b_c/D9"} {
+		if err := ValidPrefix(p); err != nil {
+			t.Errorf("ValidPrefix(%q) = %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "/a", "a/", "a//b", "a/../b", ".", "a@b", "a b", "a:b", strings.Repeat("x", 201)} {
+		if err := ValidPrefix(p); !errors.Is(err, ErrPrefix) {
+			t.Errorf("ValidPrefix(%q) = %v, want ErrPrefix", p, err)
+		}
+	}
+}
+
+// TestOpen covers what Open accepts and refuses, and that pools under
+// different (even nested) prefixes are independent and leave other keys
+// alone.
+func TestOpen(t *testing.T) {
+	m := etcdtest.Start(t, etcdtest.Config{})
+	cli := rawClient(t, m.Endpoint)
+	ctx := context.Background()
+	put := func(k, v string) {
+		if _, err := cli.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("/foreign/data", "x")
+	put("/newer/@schema", strconv.Itoa(ipam.SchemaVersion+1))
+	put("/garbage/@schema", "one")
+	put("/other-app", "y")
+
+	openErr := func(prefix string, ro bool) error {
+		s, err := Open(ctx, Options{Endpoints: []string{m.Endpoint}, Prefix: prefix, ReadOnly: ro, Timeout: 5 * time.Second})
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		prefix string
+		ro     bool
+		want   error
+	}{
+		{"foreign", false, ipam.ErrCorrupt},
+		{"foreign", true, ipam.ErrCorrupt},
+		{"newer", false, ipam.ErrSchemaTooNew},
+		{"garbage", true, ipam.ErrCorrupt},
+		{"missing", true, fs.ErrNotExist},
+		{"bad prefix/", false, ErrPrefix},
+	} {
+		if err := openErr(tc.prefix, tc.ro); !errors.Is(err, tc.want) {
+			t.Errorf("Open(%q, read-only %v) = %v, want %v", tc.prefix, tc.ro, err, tc.want)
+		}
+	}
+	if v, _ := cli.Get(ctx, "/foreign/data"); len(v.Kvs) != 1 || len(mustGet(t, cli, "/missing/@schema")) != 0 {
+		t.Error("a refused Open wrote to etcd")
+	}
+
+	// Nested prefixes: a and a/b are two pools.
+	a, ab := open(t, m.Endpoint, "a"), open(t, m.Endpoint, "a/b")
+	defer a.Close()
+	defer ab.Close()
+	for s, v := range map[*Store]string{a: "in a", ab: "in a/b"} {
+		if err := s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("k"), []byte(v)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for s, want := range map[*Store][]string{a: {"k=in a"}, ab: {"k=in a/b"}} {
+		var got []string
+		err := s.View(ctx, func(tx ipam.Tx) error {
+			return tx.Scan(nil, func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil })
+		})
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s holds %q (%v), want %q", s.Name(), got, err, want)
+		}
+	}
+	if string(mustGet(t, cli, "/other-app")) != "y" {
+		t.Error("key outside the prefixes changed")
+	}
+	// A second Open of an existing pool keeps it.
+	if err := openErr("a", false); err != nil {
+		t.Errorf("reopen: %v", err)
+	}
+	if err := a.Close(); err != nil || a.Close() != nil {
+		t.Errorf("Close twice: %v", err)
+	}
+	if err := a.View(ctx, func(ipam.Tx) error { return nil }); err == nil {
+		t.Error("View after Close succeeded")
+	}
+}
+
+func mustGet(t testing.TB, cli *clientv3.Client, key string) []byte {
+	t.Helper()
+	r, err := cli.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Kvs) == 0 {
+		return nil
+	}
+	return r.Kvs[0].Value
+}
+
+// TestUnreachable: with nothing listening, Open fails at its deadline
+// with ErrUnavailable, naming the endpoint.
+func TestUnreachable(t *testing.T) {
+	ep := "127.0.0.1:" + strconv.Itoa(etcdtest.FreePorts(t, 1)[0])
+	start := time.Now()
+	_, err := Open(context.Background(), Options{Endpoints: []string{ep}, Prefix: "p", Timeout: time.Second})
+	took := time.Since(start)
+	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
+	if !errors.Is(err, ErrUnavailable) || !contains(err, ep) {
+		t.Errorf("Open = %v, want ErrUnavailable naming %s", err, ep)
+	}
+	if took < time.Second/2 || took > 2*time.Second {
+		t.Errorf("Open gave up after %v, deadline 1s", took)
+	}
+}
+
+// TestTooLarge: a transaction over etcd's limits fails with ErrTooLarge
+// and writes nothing.
+func TestTooLarge(t *testing.T) {
+	m := etcdtest.Start(t, etcdtest.Config{MaxRequestBytes: 64 << 10})
+	s := open(t, m.Endpoint, "large")
+	defer s.Close()
+	ctx := context.Background()
+	for name, fn := range map[string]func(ipam.Tx) error{
+		"200 writes": func(tx ipam.Tx) error {
+			for i := range 200 {
+				if err := tx.Put([]byte("k"+strconv.Itoa(i)), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		"128 KiB value": func(tx ipam.Tx) error { return tx.Put([]byte("big"), make([]byte, 128<<10)) },
+	} {
+		err := s.Update(ctx, fn)
+		t.Logf("%s: %v", name, err)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: Update = %v, want ErrTooLarge", name, err)
+		}
+	}
+	n := 0
+	_ = s.View(ctx, func(tx ipam.Tx) error { return tx.Scan(nil, func(_, _ []byte) error { n++; return nil }) })
+	if n != 0 {
+		t.Errorf("%d keys written", n)
+	}
+}
+
+func clientv3WithPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
