@@ -11,7 +11,8 @@
 // # Key layout
 //
 // The pool of prefix P ("diktyo/cluster1": one or more '/'-separated
-// segments of letters, digits, '.', '_' and '-') lives under "/P/":
+// segments of letters, digits, '.', '_' and '-'; etcdconf.ValidPrefix)
+// lives under "/P/":
 //
 //	/P/@schema    ipam.SchemaVersion in decimal ASCII, written last by a
 //	              migration: a prefix with keys but no schema is refused
@@ -90,7 +91,8 @@
 //
 // Every RPC is bounded by Options.AttemptTimeout and asks for a member
 // with a leader (a member cut off from the quorum answers at once), and is
-// retried on another member until the context's deadline. When no quorum
+// retried on another member until the context's deadline, or for at most
+// Options.Timeout within a longer one (a migration). When no quorum
 // answers in time the error wraps ErrUnavailable and names the endpoints
 // and the last error; a TLS failure (wrong CA, missing or refused client
 // certificate) wraps ErrTLS at once instead of waiting for the deadline.
@@ -123,6 +125,7 @@ import (
 	"google.golang.org/grpc/backoff"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -160,8 +163,6 @@ var (
 	// ErrUnknownOutcome means a commit's answer was lost and etcd's
 	// history no longer tells whether it was applied.
 	ErrUnknownOutcome = errors.New("etcd commit outcome unknown")
-	// ErrPrefix means the key prefix is not valid.
-	ErrPrefix = errors.New("invalid etcd key prefix")
 )
 
 // Keys of a pool, relative to its root "/PREFIX".
@@ -222,48 +223,44 @@ type Store struct {
 
 var _ ipam.Store = (*Store)(nil)
 
-// ValidPrefix checks a key prefix: one or more '/'-separated segments of
-// ASCII letters, digits, '.', '_' and '-', none of them "." or "..", and
-// at most 200 bytes.
-func ValidPrefix(p string) error {
-	if p == "" || len(p) > 200 {
-		return fmt.Errorf("%w %q: want 1 to 200 bytes", ErrPrefix, p)
+// OpenConf opens the pool described by c (see Open); it is what
+// pkg/ipam/storeurl calls to open etcd pools in-process.
+func OpenConf(ctx context.Context, c etcdconf.Options) (ipam.Store, error) {
+	s, err := Open(ctx, Options{Endpoints: c.Endpoints, Prefix: c.Prefix, TLS: c.TLS, ReadOnly: c.ReadOnly,
+		Timeout: c.Timeout, Logger: c.Logger})
+	if err != nil {
+		return nil, err
 	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("%w %q: empty, \".\" or \"..\" segment", ErrPrefix, p)
-		}
-		for _, c := range []byte(seg) {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-				return fmt.Errorf("%w %q: only letters, digits, '.', '_', '-' and '/' between segments", ErrPrefix, p)
-			}
-		}
-	}
-	return nil
-}
-
-// Name renders the store's location as an etcd:// (or etcds://) URL.
-func Name(endpoints []string, prefix string, secure bool) string {
-	scheme := "etcd"
-	if secure {
-		scheme = "etcds"
-	}
-	return scheme + "://" + strings.Join(endpoints, ",") + "/" + prefix
+	return s, nil
 }
 
 // Open connects to etcd and opens the pool under opts.Prefix, creating it
 // (writing its schema key) unless ReadOnly. ctx bounds the connection and
 // the first read, together with Options.Timeout.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	name := Name(opts.Endpoints, opts.Prefix, opts.TLS != nil)
-	if err := ValidPrefix(opts.Prefix); err != nil {
-		return nil, fmt.Errorf("open store %s: %w", name, err)
+	s, err := connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", etcdconf.Name(opts.Endpoints, opts.Prefix, opts.TLS != nil), err)
+	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	if err := s.initialise(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", s.name, err)
+	}
+	return s, nil
+}
+
+// connect makes a Store for opts without talking to etcd yet.
+func connect(opts Options) (*Store, error) {
+	if err := etcdconf.ValidPrefix(opts.Prefix); err != nil {
+		return nil, err
 	}
 	if opts.Client == nil && len(opts.Endpoints) == 0 {
-		return nil, fmt.Errorf("open store %s: no etcd endpoints", name)
+		return nil, errors.New("no etcd endpoints")
 	}
 	s := &Store{
-		name:        name,
+		name:        etcdconf.Name(opts.Endpoints, opts.Prefix, opts.TLS != nil),
 		hosts:       strings.Join(opts.Endpoints, ","),
 		root:        "/" + opts.Prefix,
 		readOnly:    opts.ReadOnly,
@@ -281,19 +278,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.cli == nil {
 		cli, err := NewClient(opts.Endpoints, opts.TLS, s.timeout)
 		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", name, err)
+			return nil, err
 		}
 		s.cli, s.ownClient = cli, true
 	}
 	s.kv = pb.NewKVClient(s.cli.ActiveConnection())
-	ctx, cancel := s.deadline(ctx)
-	defer cancel()
-	if err := s.initialise(ctx); err != nil {
-		if s.ownClient {
-			_ = s.cli.Close()
-		}
-		return nil, fmt.Errorf("open store %s: %w", name, err)
-	}
 	return s, nil
 }
 
@@ -377,7 +366,7 @@ func (s *Store) initialise(ctx context.Context) error {
 			return nil
 		}
 		if len(resp.Responses[2].GetResponseRange().Kvs) > 0 {
-			return fmt.Errorf("%w: prefix %s/ holds keys but no %s: not a diktyo pool, or an interrupted migration", ipam.ErrCorrupt, s.root, keySchema)
+			return fmt.Errorf("%w: prefix %s/ %w: not a diktyo pool, or an interrupted migration", ipam.ErrCorrupt, s.root, errNoSchema)
 		}
 		if s.readOnly {
 			return fmt.Errorf("no pool under %s/: %w", s.root, fs.ErrNotExist)
@@ -439,8 +428,13 @@ func (s *Store) observe(h *pb.ResponseHeader) {
 
 // call runs one RPC with the attempt timeout on a context that asks for a
 // member with a leader, retrying what failed transiently (with backoff)
-// until ctx ends. Only use it for RPCs that are safe to repeat.
+// until ctx ends or Options.Timeout has passed. Only use it for RPCs that
+// are safe to repeat.
 func (s *Store) call(ctx context.Context, what string, rpc func(context.Context) error) error {
+	// However long the caller's deadline (a migration), one call gives up
+	// after Options.Timeout.
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	start := time.Now()
 	var last error
 	b := retryWait{}
@@ -616,7 +610,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-var errClosed = errors.New("store is closed")
+var (
+	errClosed   = errors.New("store is closed")
+	errNoSchema = errors.New("holds keys but no schema")
+)
 
 // retryWait is a jittered exponential backoff from 1 ms to 100 ms.
 type retryWait struct{ n int }

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdtest"
 	"github.com/diktyo/diktyo/pkg/ipam/memstore/storetest"
 )
@@ -61,19 +62,6 @@ func rawClient(t testing.TB, endpoint string) *clientv3.Client {
 	return cli
 }
 
-func TestValidPrefix(t *testing.T) {
-	for _, p := range []string{"diktyo", "diktyo/cluster-1", "a.b_c/D9"} {
-		if err := ValidPrefix(p); err != nil {
-			t.Errorf("ValidPrefix(%q) = %v", p, err)
-		}
-	}
-	for _, p := range []string{"", "/a", "a/", "a//b", "a/../b", ".", "a@b", "a b", "a:b", strings.Repeat("x", 201)} {
-		if err := ValidPrefix(p); !errors.Is(err, ErrPrefix) {
-			t.Errorf("ValidPrefix(%q) = %v, want ErrPrefix", p, err)
-		}
-	}
-}
-
 // TestOpen covers what Open accepts and refuses, and that pools under
 // different (even nested) prefixes are independent and leave other keys
 // alone.
@@ -108,7 +96,7 @@ func TestOpen(t *testing.T) {
 		{"newer", false, ipam.ErrSchemaTooNew},
 		{"garbage", true, ipam.ErrCorrupt},
 		{"missing", true, fs.ErrNotExist},
-		{"bad prefix/", false, ErrPrefix},
+		{"bad prefix/", false, etcdconf.ErrPrefix},
 	} {
 		if err := openErr(tc.prefix, tc.ro); !errors.Is(err, tc.want) {
 			t.Errorf("Open(%q, read-only %v) = %v, want %v", tc.prefix, tc.ro, err, tc.want)
@@ -211,3 +199,66 @@ func TestTooLarge(t *testing.T) {
 }
 
 func clientv3WithPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
+
+// TestRestore loads a pool in batches into an empty prefix, refuses one
+// that holds a pool or foreign keys, completes an interrupted load, and
+// discards a pool.
+func TestRestore(t *testing.T) {
+	m := etcdtest.Start(t, etcdtest.Config{})
+	cli := rawClient(t, m.Endpoint)
+	ctx := context.Background()
+	opts := func(prefix string) Options {
+		return Options{Endpoints: []string{m.Endpoint}, Prefix: prefix, Timeout: 10 * time.Second}
+	}
+	const n = 250 // three batches
+	fill := func(put func(k, v []byte) error) error {
+		for i := range n {
+			if err := put(fmt.Appendf(nil, "k%03d", i), []byte(strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	dump := func(s *Store) []string {
+		var out []string
+		err := s.View(ctx, func(tx ipam.Tx) error {
+			return tx.Scan(nil, func(k, v []byte) error { out = append(out, string(k)+"="+string(v)); return nil })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// An interrupted restore left data without a schema.
+	if _, err := cli.Put(ctx, "/restore"+dataDir+"stale", "x"); err != nil {
+		t.Fatal(err)
+	}
+	s, got, err := Restore(ctx, opts("restore"), fill)
+	if err != nil || got != n {
+		t.Fatalf("Restore = %d keys, %v", got, err)
+	}
+	if d := dump(s); len(d) != n || d[0] != "k000=0" || d[n-1] != "k249=249" {
+		t.Errorf("restored pool holds %d keys (%q...)", len(d), d[:min(3, len(d))])
+	}
+	if err := s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("k000"), []byte("changed")) }); err != nil {
+		t.Errorf("Update of the restored pool: %v", err)
+	}
+	if _, _, err := Restore(ctx, opts("restore"), fill); !errors.Is(err, ErrNotEmpty) {
+		t.Errorf("Restore over a pool = %v, want ErrNotEmpty", err)
+	}
+	if _, err := cli.Put(ctx, "/foreign2/other", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Restore(ctx, opts("foreign2"), fill); !errors.Is(err, ipam.ErrCorrupt) {
+		t.Errorf("Restore over foreign keys = %v, want ErrCorrupt", err)
+	}
+	if string(mustGet(t, cli, "/foreign2/other")) != "x" {
+		t.Error("Restore touched a foreign key")
+	}
+	if err := s.Discard(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := cli.Get(ctx, "/restore/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != 0 {
+		t.Errorf("after Discard: %d keys left (%v)", r.Count, err)
+	}
+}
