@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -260,5 +262,58 @@ func TestRestore(t *testing.T) {
 	}
 	if r, err := cli.Get(ctx, "/restore/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != 0 {
 		t.Errorf("after Discard: %d keys left (%v)", r.Count, err)
+	}
+}
+
+// TestHostLock: Stores sharing a lock directory (processes of one host)
+// queue for Update; a writer that waits past its deadline gets ErrBusy
+// naming the lock, while View never waits; an unusable directory only
+// costs the queueing.
+func TestHostLock(t *testing.T) {
+	m := etcdtest.Start(t, etcdtest.Config{})
+	dir := t.TempDir()
+	withLock := func(o *Options) { o.LockDir = dir }
+	a, b := open(t, m.Endpoint, "hostlock", withLock), open(t, m.Endpoint, "hostlock", withLock)
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Update(ctx, func(tx ipam.Tx) error {
+			close(holding)
+			<-release
+			return tx.Put([]byte("a"), nil)
+		})
+	}()
+	<-holding
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := b.Update(short, func(tx ipam.Tx) error { return tx.Put([]byte("b"), nil) })
+	if !errors.Is(err, ipam.ErrBusy) || !contains(err, dir) {
+		t.Errorf("Update while another process of the host writes = %v, want ErrBusy naming the lock", err)
+	}
+	if err := b.View(ctx, func(tx ipam.Tx) error { _, err := tx.Get([]byte("a")); return err }); err != nil {
+		t.Errorf("View while another process writes: %v", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- b.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("b"), nil) }) }()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Errorf("queued Update: %v", err)
+	}
+	// A lock directory that cannot be made: no queueing, no failure.
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, m.Endpoint, "hostlock", func(o *Options) { o.LockDir = filepath.Join(file, "sub") })
+	defer c.Close()
+	if err := c.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("c"), nil) }); err != nil {
+		t.Errorf("Update without a usable lock directory: %v", err)
 	}
 }

@@ -21,9 +21,10 @@ import (
 )
 
 // The fault tests run a three-member cluster in child processes and many
-// allocators at once: 3 "nodes", each with its own etcd client, times 16
-// workers, each worker its own Store (like one hook process), allocating
-// from one /16.
+// allocators at once: 3 "nodes", each with its own etcd client and host
+// lock directory, times 16 workers, each worker its own Store (like one
+// hook process), allocating from one /16. A node's workers queue on its
+// lock; the nodes conflict and retry.
 
 const (
 	nodes    = 3
@@ -116,15 +117,16 @@ func allocators(t *testing.T, r *run, prefix string, endpointsOf func(int) []str
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cli.Close() })
+		lockDir := t.TempDir()
 		for w := range workers {
-			wg.Go(func() { worker(r, cli, endpointsOf(n), prefix, n, w, max, deadline) })
+			wg.Go(func() { worker(r, cli, endpointsOf(n), lockDir, prefix, n, w, max, deadline) })
 		}
 	}
 	return &wg
 }
 
-func worker(r *run, cli *clientv3.Client, endpoints []string, prefix string, n, w, max int, deadline time.Duration) {
-	s, err := Open(context.Background(), Options{Client: cli, Endpoints: endpoints, Prefix: prefix,
+func worker(r *run, cli *clientv3.Client, endpoints []string, lockDir, prefix string, n, w, max int, deadline time.Duration) {
+	s, err := Open(context.Background(), Options{Client: cli, Endpoints: endpoints, Prefix: prefix, LockDir: lockDir,
 		Timeout: deadline, AttemptTimeout: time.Second, Logger: slog.New(&r.log)})
 	if err != nil {
 		r.fail(fmt.Errorf("node %d worker %d: %w", n, w, err))

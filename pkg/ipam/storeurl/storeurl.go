@@ -24,7 +24,9 @@
 // through a child "diktyo-ipam store view" (found next to the running
 // program, else on PATH, else in /usr/sbin) that holds one snapshot of the
 // pool and answers Get and Scan over a pipe (ServeView); writing needs
-// Options.Etcd.
+// Options.Etcd. The writers of one host queue for an etcd pool on a lock
+// file in diktyo's state directory (STATE_DIR, /var/lib/diktyo), next to
+// where the bbolt file and its lock live.
 //
 // It owns the syntax of locations and the child's protocol; pool logic
 // stays in pkg/ipam. It must never import the etcd client, netlink,
@@ -150,11 +152,15 @@ type Options struct {
 	// Etcd opens etcd pools in-process (etcdstore.OpenConf); nil means
 	// read-only through a diktyo-ipam child.
 	Etcd func(context.Context, etcdconf.Options) (ipam.Store, error)
+	// LockDir is where the writers of this host queue for an etcd pool;
+	// empty means diktyo's state directory (STATE_DIR of the
+	// configuration file, $DIKTYO_STATE_DIR).
+	LockDir string
 	// Helper is the diktyo-ipam program for the child; empty means
 	// HelperPath().
 	Helper string
-	// Getenv looks up DIKTYO_CONFIG and DIKTYO_IPAM_DB; nil means
-	// os.Getenv.
+	// Getenv looks up DIKTYO_CONFIG, DIKTYO_IPAM_DB and DIKTYO_STATE_DIR;
+	// nil means os.Getenv.
 	Getenv func(string) string
 	// Logger receives the stores' debug records; nil discards them.
 	Logger *slog.Logger
@@ -202,21 +208,27 @@ func (l Location) Open(ctx context.Context, opts Options) (ipam.Store, error) {
 	return nil, fmt.Errorf("open store %s: %w: this program reads etcd pools only; use diktyo-ipam", l, ipam.ErrReadOnly)
 }
 
-// EtcdOptions turns l and opts into what etcdstore.OpenConf takes, loading
-// the TLS files of an etcds:// location.
+// EtcdOptions turns l and opts into what etcdstore.OpenConf takes: the
+// host's lock directory and, for etcds://, the TLS files, from the
+// configuration file unless opts names them.
 func (l Location) EtcdOptions(opts Options) (etcdconf.Options, error) {
 	eo := etcdconf.Options{Endpoints: l.Endpoints, Prefix: l.Prefix, ReadOnly: opts.ReadOnly,
-		Timeout: opts.Timeout, Logger: opts.Logger}
-	if !l.TLS {
-		return eo, nil
-	}
+		Timeout: opts.Timeout, Logger: opts.Logger, LockDir: opts.LockDir}
 	files := opts.TLS
-	if files == nil {
+	if eo.LockDir == "" || (l.TLS && files == nil) {
 		c, err := config(opts.getenv)
 		if err != nil {
 			return eo, err
 		}
-		files = &etcdconf.TLSFiles{Cert: c.IPAMEtcdCert, Key: c.IPAMEtcdKey, CA: c.IPAMEtcdCA}
+		if eo.LockDir == "" {
+			eo.LockDir = c.StateDir
+		}
+		if files == nil {
+			files = &etcdconf.TLSFiles{Cert: c.IPAMEtcdCert, Key: c.IPAMEtcdKey, CA: c.IPAMEtcdCA}
+		}
+	}
+	if !l.TLS {
+		return eo, nil
 	}
 	conf, err := files.Config()
 	if err != nil {
@@ -245,7 +257,7 @@ func Configured(getenv func(string) string) (string, error) {
 
 // config reads the configuration file, as diktyo-ifup does.
 func config(getenv func(string) string) (*ifupconf.Config, error) {
-	c, _, err := ifupconf.Load([]string{"DIKTYO_CONFIG=" + getenv("DIKTYO_CONFIG")})
+	c, _, err := ifupconf.Load([]string{"DIKTYO_CONFIG=" + getenv("DIKTYO_CONFIG"), "DIKTYO_STATE_DIR=" + getenv("DIKTYO_STATE_DIR")})
 	if err != nil {
 		return nil, fmt.Errorf("pool configuration: %w", err)
 	}

@@ -159,7 +159,8 @@ func TestOpen(t *testing.T) {
 	bolt := filepath.Join(t.TempDir(), "ipam.db")
 	prog := helper(t)
 	for _, loc := range []string{bolt, "etcd://" + plain.Endpoint + "/open", "etcds://" + secure.Endpoint + "/open"} {
-		opts := storeurl.Options{Getenv: env("DIKTYO_CONFIG", cfg), Etcd: etcdstore.OpenConf, Helper: prog, Timeout: 5 * time.Second}
+		opts := storeurl.Options{Getenv: env("DIKTYO_CONFIG", cfg), Etcd: etcdstore.OpenConf, Helper: prog, Timeout: 5 * time.Second,
+			LockDir: t.TempDir()}
 		st, err := storeurl.Open(ctx, loc, opts)
 		if err != nil {
 			t.Fatalf("Open(%s): %v", loc, err)
@@ -239,7 +240,7 @@ func TestIfupLookup(t *testing.T) {
 	m := etcdtest.Start(t, etcdtest.Config{})
 	t.Setenv("PATH", filepath.Dir(helper(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	loc := "etcd://" + m.Endpoint + "/ifup"
-	st, err := storeurl.Open(context.Background(), loc, storeurl.Options{Etcd: etcdstore.OpenConf})
+	st, err := storeurl.Open(context.Background(), loc, storeurl.Options{Etcd: etcdstore.OpenConf, LockDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

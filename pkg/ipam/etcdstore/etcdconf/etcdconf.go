@@ -65,6 +65,9 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
+	// LockDir holds the host's lock files through which the writers of
+	// one host queue (diktyo's state directory), or "" for none.
+	LockDir string
 }
 
 // TLSFiles names the PEM files of an etcds:// connection.
