@@ -191,3 +191,26 @@ func BenchmarkEtcdCreate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEtcdClusters: several Ganeti clusters share the etcd cluster,
+// each under its own prefix with one allocator (its master node's queue):
+// they never conflict, so what they reach together is what the three
+// members sustain.
+func BenchmarkEtcdClusters(b *testing.B) {
+	env := newBenchEnv(b)
+	for _, clusters := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("clusters=%d", clusters), func(b *testing.B) {
+			pools := make([]*ipam.Pool, clusters)
+			for i := range pools {
+				pools[i] = env.pools("etcd3", 1)[0]
+				err := pools[i].Update(context.Background(), func(tx *ipam.Txn) error {
+					return tx.AddNetwork(ipam.Network{Name: "public", Subnet: netip.MustParsePrefix("198.51.100.0/24")}, ipam.AddOptions{})
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			runAllocators(b, pools, "public")
+		})
+	}
+}
