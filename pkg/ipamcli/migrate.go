@@ -191,8 +191,7 @@ func copyToEtcd(ctx context.Context, to storeurl.Location, opts storeurl.Options
 	if err != nil {
 		return nil, nil, err
 	}
-	st, _, err := etcdstore.Restore(ctx, etcdstore.Options{Endpoints: eo.Endpoints, Prefix: eo.Prefix, TLS: eo.TLS,
-		Timeout: eo.Timeout, Logger: eo.Logger}, fill)
+	st, _, err := etcdstore.Restore(ctx, etcdstore.Options{Options: eo}, fill)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdtest"
 )
 
@@ -79,8 +80,8 @@ func (e *benchEnv) pools(kind string, n int) []*ipam.Pool {
 			out[i] = ipam.New(e.bolt)
 			continue
 		}
-		o := Options{Client: e.clients[i%3], Endpoints: e.eps[i%3 : i%3+1],
-			Prefix: fmt.Sprintf("bench/%d", e.prefix), Timeout: time.Minute}
+		o := Options{Client: e.clients[i%3], Options: etcdconf.Options{Endpoints: e.eps[i%3 : i%3+1],
+			Prefix: fmt.Sprintf("bench/%d", e.prefix), Timeout: time.Minute}}
 		if kind == "etcd3" {
 			o.LockDir = e.lockDir
 		}

@@ -71,8 +71,8 @@
 // Conflicts are expensive: etcd proposes, fsyncs and applies a commit
 // whose compares fail like one that succeeds, so many writers retrying
 // against each other make the cluster do the work many times over (16
-// allocators in one network ran at 60 allocations/s instead of 140 here,
-// with a p99 of a second; docs/BENCHMARKS.md). Writers therefore queue
+// allocators in one network: 30 to 80 allocations/s instead of 150 to 190
+// queued, p99 around a second; docs/BENCHMARKS.md). Writers therefore queue
 // where they can: within one process, Update calls on the same Store are
 // serialised (as in boltstore); with Options.LockDir, the Updates of all
 // processes of a host queue on a lock file of the pool in that directory
@@ -188,32 +188,17 @@ const (
 	keyFence  = "/@fence"
 )
 
-// Options configures Open.
+// Options configures Open: the pool and how to reach it (etcdconf.Options:
+// Endpoints, Prefix, TLS, ReadOnly, Timeout with DefaultTimeout for zero,
+// Logger, LockDir; see "Transactions" for the lock), plus what only this
+// package knows of.
 type Options struct {
-	// Endpoints are the etcd members' client addresses, HOST:PORT.
-	Endpoints []string
-	// Prefix names the pool in etcd (see the package documentation).
-	Prefix string
-	// TLS, when set, is used to talk to etcd (etcds:// URLs).
-	TLS *tls.Config
-	// ReadOnly refuses Update with ipam.ErrReadOnly; Open then fails with
-	// an error wrapping fs.ErrNotExist when the prefix holds no pool.
-	ReadOnly bool
-	// Timeout bounds Open, and View and Update when their context has no
-	// deadline. Zero means DefaultTimeout.
-	Timeout time.Duration
+	etcdconf.Options
 	// AttemptTimeout bounds one RPC. Zero means DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
-	// LockDir, when set, holds a lock file per pool through which the
-	// Updates of all processes of this host queue (see "Transactions");
-	// diktyo's state directory in production, empty for none.
-	LockDir string
 	// Client, when set, is used instead of dialling Endpoints (which then
 	// only name the store in messages); Close leaves it open.
 	Client *clientv3.Client
-	// Logger receives debug records (conflicts, retries, fences); nil
-	// discards them.
-	Logger *slog.Logger
 }
 
 // Store is a pool kept in etcd. It is safe for concurrent use.
@@ -245,8 +230,7 @@ var _ ipam.Store = (*Store)(nil)
 // OpenConf opens the pool described by c (see Open); it is what
 // pkg/ipam/storeurl calls to open etcd pools in-process.
 func OpenConf(ctx context.Context, c etcdconf.Options) (ipam.Store, error) {
-	s, err := Open(ctx, Options{Endpoints: c.Endpoints, Prefix: c.Prefix, TLS: c.TLS, ReadOnly: c.ReadOnly,
-		Timeout: c.Timeout, Logger: c.Logger, LockDir: c.LockDir})
+	s, err := Open(ctx, Options{Options: c})
 	if err != nil {
 		return nil, err
 	}
@@ -606,11 +590,6 @@ func (s *Store) checkOpen() error {
 
 // acquireWriter waits for other Updates of this Store until ctx ends.
 func (s *Store) acquireWriter(ctx context.Context) error {
-	select {
-	case <-s.writer:
-		return nil
-	default:
-	}
 	select {
 	case <-s.writer:
 		return nil

@@ -34,7 +34,7 @@ func (p *prefixes) next() string { return fmt.Sprintf("%s/%d", p.base, p.n.Add(1
 
 func open(t testing.TB, endpoint, prefix string, mod ...func(*Options)) *Store {
 	t.Helper()
-	o := Options{Endpoints: []string{endpoint}, Prefix: prefix, Timeout: 10 * time.Second}
+	o := Options{Options: etcdconf.Options{Endpoints: []string{endpoint}, Prefix: prefix, Timeout: 10 * time.Second}}
 	for _, f := range mod {
 		f(&o)
 	}
@@ -82,7 +82,7 @@ func TestOpen(t *testing.T) {
 	put("/other-app", "y")
 
 	openErr := func(prefix string, ro bool) error {
-		s, err := Open(ctx, Options{Endpoints: []string{m.Endpoint}, Prefix: prefix, ReadOnly: ro, Timeout: 5 * time.Second})
+		s, err := Open(ctx, Options{Options: etcdconf.Options{Endpoints: []string{m.Endpoint}, Prefix: prefix, ReadOnly: ro, Timeout: 5 * time.Second}})
 		if err == nil {
 			s.Close()
 		}
@@ -158,7 +158,7 @@ func mustGet(t testing.TB, cli *clientv3.Client, key string) []byte {
 func TestUnreachable(t *testing.T) {
 	ep := "127.0.0.1:" + strconv.Itoa(etcdtest.FreePorts(t, 1)[0])
 	start := time.Now()
-	_, err := Open(context.Background(), Options{Endpoints: []string{ep}, Prefix: "p", Timeout: time.Second})
+	_, err := Open(context.Background(), Options{Options: etcdconf.Options{Endpoints: []string{ep}, Prefix: "p", Timeout: time.Second}})
 	took := time.Since(start)
 	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
 	if !errors.Is(err, ErrUnavailable) || !contains(err, ep) {
@@ -210,7 +210,7 @@ func TestRestore(t *testing.T) {
 	cli := rawClient(t, m.Endpoint)
 	ctx := context.Background()
 	opts := func(prefix string) Options {
-		return Options{Endpoints: []string{m.Endpoint}, Prefix: prefix, Timeout: 10 * time.Second}
+		return Options{Options: etcdconf.Options{Endpoints: []string{m.Endpoint}, Prefix: prefix, Timeout: 10 * time.Second}}
 	}
 	const n = 250 // three batches
 	fill := func(put func(k, v []byte) error) error {

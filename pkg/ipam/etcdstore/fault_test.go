@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdtest"
 )
 
@@ -126,8 +127,8 @@ func allocators(t *testing.T, r *run, prefix string, endpointsOf func(int) []str
 }
 
 func worker(r *run, cli *clientv3.Client, endpoints []string, lockDir, prefix string, n, w, max int, deadline time.Duration) {
-	s, err := Open(context.Background(), Options{Client: cli, Endpoints: endpoints, Prefix: prefix, LockDir: lockDir,
-		Timeout: deadline, AttemptTimeout: time.Second, Logger: slog.New(&r.log)})
+	s, err := Open(context.Background(), Options{Client: cli, AttemptTimeout: time.Second, Options: etcdconf.Options{
+		Endpoints: endpoints, Prefix: prefix, LockDir: lockDir, Timeout: deadline, Logger: slog.New(&r.log)}})
 	if err != nil {
 		r.fail(fmt.Errorf("node %d worker %d: %w", n, w, err))
 		return

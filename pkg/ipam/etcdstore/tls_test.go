@@ -42,7 +42,7 @@ func TestTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			s, err := Open(context.Background(), Options{Endpoints: []string{m.Endpoint}, Prefix: "tls", TLS: conf, Timeout: timeout})
+			s, err := Open(context.Background(), Options{Options: etcdconf.Options{Endpoints: []string{m.Endpoint}, Prefix: "tls", TLS: conf, Timeout: timeout}})
 			took := time.Since(start)
 			if tc.want == "" {
 				if err != nil {
@@ -64,7 +64,7 @@ func TestTLS(t *testing.T) {
 		})
 	}
 	t.Run("plain client", func(t *testing.T) {
-		_, err := Open(context.Background(), Options{Endpoints: []string{m.Endpoint}, Prefix: "tls", Timeout: time.Second})
+		_, err := Open(context.Background(), Options{Options: etcdconf.Options{Endpoints: []string{m.Endpoint}, Prefix: "tls", Timeout: time.Second}})
 		if err == nil {
 			t.Fatal("plain-text client accepted by a TLS member")
 		}

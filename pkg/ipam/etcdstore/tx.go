@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -254,10 +253,5 @@ func (t *tx) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	}
 }
 
-// quote quotes a key for messages, eliding the middle of long ones.
-func quote(key []byte) string {
-	if len(key) > 64 {
-		return fmt.Sprintf("%q...(%d bytes)", key[:48], len(key))
-	}
-	return strconv.Quote(string(key))
-}
+// quote quotes a key for messages, cut after 64 bytes.
+func quote(key []byte) string { return fmt.Sprintf("%.64q", key) }

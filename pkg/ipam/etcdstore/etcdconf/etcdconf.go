@@ -58,7 +58,8 @@ type Options struct {
 	Prefix string
 	// TLS, when set, is used to talk to etcd (etcds:// URLs).
 	TLS *tls.Config
-	// ReadOnly refuses writes; a missing pool is then an error.
+	// ReadOnly refuses writes; opening a prefix that holds no pool is
+	// then an error wrapping fs.ErrNotExist.
 	ReadOnly bool
 	// Timeout bounds connecting, and each transaction whose context has
 	// no deadline (zero: the store's default).
