@@ -61,6 +61,14 @@
 // deletes a key rewrites: still sound, but the commit then also conflicts
 // with unrelated writes inside those ranges and with any deletion.
 //
+// Pool logic reads a network's reservations, its bitmap chunks and the
+// owner index key by key, a round trip each on etcd. A transaction that
+// has read 8 keys of one directory one by one (up to the key's second
+// '/': "o/NET/") reads the rest of it at its snapshot in one go, and one
+// that has read 64 across a top-level directory ("i/") reads all of that;
+// only the keys it then Gets count as read. Export and check of a network
+// with 5000 reservations thus take tens of milliseconds, not seconds.
+//
 // A commit whose compares fail is a conflict: Update runs fn again on a
 // new snapshot after a jittered exponential backoff (1 ms doubling to
 // 100 ms), until the context's deadline (Options.Timeout when it has

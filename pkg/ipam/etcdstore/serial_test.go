@@ -3,8 +3,10 @@ package etcdstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,4 +366,111 @@ func TestLostCommit(t *testing.T) {
 			})
 		})
 	}
+}
+
+// countingKV counts the Range RPCs a store sends.
+type countingKV struct {
+	pb.KVClient
+	ranges atomic.Int64
+}
+
+func (c *countingKV) Range(ctx context.Context, req *pb.RangeRequest, opts ...grpc.CallOption) (*pb.RangeResponse, error) {
+	c.ranges.Add(1)
+	return c.KVClient.Range(ctx, req, opts...)
+}
+
+// TestPrefetch: reading a directory key by key turns into reading it whole
+// after a few keys, with the same results, and the keys read that way are
+// still validated at commit (and only they).
+func TestPrefetch(t *testing.T) {
+	m := etcdtest.Start(t, etcdtest.Config{MaxTxnOps: 1000})
+	p := &prefixes{base: "prefetch"}
+	ctx := context.Background()
+	fill := func(s *Store) {
+		t.Helper()
+		err := s.Update(ctx, func(tx ipam.Tx) error {
+			for i := range 100 {
+				if err := tx.Put([]byte(fmt.Sprintf("o/net/%03d", i)), []byte(strconv.Itoa(i))); err != nil {
+					return err
+				}
+				if err := tx.Put([]byte(fmt.Sprintf("i/vm%03d\x00net/x", i)), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("reads", func(t *testing.T) {
+		s := open(t, m.Endpoint, p.next(), func(o *Options) { o.Timeout = 10 * time.Second })
+		defer s.Close()
+		fill(s)
+		kv := &countingKV{KVClient: s.kv}
+		s.kv = kv
+		err := s.View(ctx, func(tx ipam.Tx) error {
+			for i := range 120 { // 20 of them absent
+				v, err := tx.Get([]byte(fmt.Sprintf("o/net/%03d", i)))
+				if err != nil {
+					return err
+				}
+				if want := strconv.Itoa(i); (i < 100) != (v != nil) || (v != nil && string(v) != want) {
+					t.Errorf("o/net/%03d = %q, want %q (present %v)", i, v, want, i < 100)
+				}
+			}
+			for i := range 100 { // one key per owner directory
+				if v, err := tx.Get([]byte(fmt.Sprintf("i/vm%03d\x00net/x", i))); err != nil || v == nil {
+					t.Errorf("i/vm%03d: %q, %v", i, v, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 8 + 1 for o/net/, 64 + 1 for i/ (first one by one, then whole).
+		if n := kv.ranges.Load(); n > prefetchAfter+prefetchWideAfter+4 {
+			t.Errorf("%d Range RPCs for 220 Gets", n)
+		}
+		t.Logf("%d Range RPCs for 220 Gets", kv.ranges.Load())
+	})
+	t.Run("validated", func(t *testing.T) {
+		prefix := p.next()
+		a, b := open(t, m.Endpoint, prefix), open(t, m.Endpoint, prefix)
+		defer a.Close()
+		defer b.Close()
+		fill(a)
+		sum := 0
+		read := func(tx ipam.Tx) error {
+			sum = 0
+			for i := range 20 {
+				sum += getInt(t, tx, fmt.Sprintf("o/net/%03d", i))
+			}
+			return nil
+		}
+		write := func(tx ipam.Tx) error { return tx.Put([]byte("sum"), []byte(strconv.Itoa(sum))) }
+		for _, tc := range []struct {
+			name  string
+			other func(ipam.Tx) error
+			runs  int
+		}{
+			{"read key changed", func(tx ipam.Tx) error { return tx.Put([]byte("o/net/015"), []byte("1000")) }, 2},
+			{"read key deleted", func(tx ipam.Tx) error { return tx.Delete([]byte("o/net/016")) }, 2},
+			{"key of the directory not read", func(tx ipam.Tx) error { return tx.Put([]byte("o/net/050"), []byte("7")) }, 1},
+		} {
+			if runs := interleave(t, a, b, read, write, tc.other); runs != tc.runs {
+				t.Errorf("%s: ran %d times, want %d", tc.name, runs, tc.runs)
+			}
+		}
+		_ = a.View(ctx, func(tx ipam.Tx) error {
+			if err := read(tx); err != nil {
+				return err
+			}
+			if got := getInt(t, tx, "sum"); got != sum {
+				t.Errorf("sum = %d, data adds up to %d", got, sum)
+			}
+			return nil
+		})
+	})
 }

@@ -38,6 +38,28 @@ type tx struct {
 	reads   map[string]read // full etcd key → what Get saw
 	scans   []scanRead
 	pending map[string]pending // ipam key → buffered write
+	dirs    map[string]*dir    // full etcd key of a directory → what is known of it
+}
+
+// Pool logic reads a network's reservations, its bitmap chunks or the
+// owner index key by key, which costs a round trip each on etcd (5000
+// reservations: a second on loopback, many over a network, beyond the
+// deadline for large pools). So a transaction that has read prefetchAfter
+// keys of one directory one by one (the keys up to their second '/':
+// "o/NET/", "b/NET/") reads the rest of it in one go, and one that has read
+// prefetchWideAfter keys across a top-level directory ("i/", where each
+// owner has a directory of its own) reads all of that.
+const (
+	prefetchAfter     = 8
+	prefetchWideAfter = 64
+)
+
+// dir is what a transaction knows of a directory.
+type dir struct {
+	key    string // full etcd key prefix
+	after  int    // misses before it is read whole
+	misses int
+	kvs    map[string]read // the whole directory at the snapshot, once read
 }
 
 // read is what a Get saw at the snapshot: mod is 0 for an absent key.
@@ -129,19 +151,93 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	full := t.dataKey(key)
 	r, ok := t.reads[full]
 	if !ok {
-		resp, err := t.rangeAt("get "+quote(key), []byte(full), nil, 0)
-		if err != nil {
+		var err error
+		if r, err = t.read(key, full); err != nil {
 			return nil, err
 		}
-		if len(resp.Kvs) == 1 {
-			r = read{mod: resp.Kvs[0].ModRevision, val: nonNil(resp.Kvs[0].Value)}
-		}
+		// Read from the snapshot, prefetched or not: validated at commit
+		// like any other read.
 		t.reads[full] = r
 	}
 	if r.val == nil {
 		return nil, nil
 	}
 	return bytes.Clone(r.val), nil
+}
+
+// read reads one key at the snapshot, from its directory if that was
+// read whole, or reads the directory whole once enough of its keys were
+// read one by one.
+func (t *tx) read(key []byte, full string) (read, error) {
+	base := len(full) - len(key)
+	var dirs []*dir
+	for _, lv := range dirLevels(key) {
+		dk := full[:base+lv.n]
+		d := t.dirs[dk]
+		if d == nil {
+			if t.dirs == nil {
+				t.dirs = map[string]*dir{}
+			}
+			d = &dir{key: dk, after: lv.after}
+			t.dirs[dk] = d
+		}
+		if d.kvs != nil {
+			return d.kvs[full], nil
+		}
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		if d.misses++; d.misses > d.after {
+			if err := t.prefetch(d); err != nil {
+				return read{}, err
+			}
+			return d.kvs[full], nil
+		}
+	}
+	resp, err := t.rangeAt("get "+quote(key), []byte(full), nil, 0)
+	if err != nil || len(resp.Kvs) == 0 {
+		return read{}, err
+	}
+	return read{mod: resp.Kvs[0].ModRevision, val: nonNil(resp.Kvs[0].Value)}, nil
+}
+
+// level is a directory of a key: its length and its prefetch threshold.
+type level struct{ n, after int }
+
+// dirLevels lists key's directories, the narrowest first: up to its second
+// '/', and up to its first.
+func dirLevels(key []byte) []level {
+	first := bytes.IndexByte(key, '/')
+	if first < 0 {
+		return nil
+	}
+	wide := level{first + 1, prefetchWideAfter}
+	second := bytes.IndexByte(key[first+1:], '/')
+	if second < 0 {
+		return []level{wide}
+	}
+	return []level{{first + 1 + second + 1, prefetchAfter}, wide}
+}
+
+// prefetch reads directory d at the snapshot, page by page.
+func (t *tx) prefetch(d *dir) error {
+	kvs := map[string]read{}
+	end := rangeEnd(d.key, true)
+	for from := d.key; ; {
+		resp, err := t.rangeAt("read "+quote([]byte(d.key[len(t.s.root)+len(dataDir):])), []byte(from), end, pageSize)
+		if err != nil {
+			return err
+		}
+		for _, kv := range resp.Kvs {
+			kvs[string(kv.Key)] = read{mod: kv.ModRevision, val: nonNil(kv.Value)}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	d.kvs = kvs
+	return nil
 }
 
 func nonNil(b []byte) []byte {
