@@ -223,8 +223,14 @@ func openView(ctx context.Context, l Location, opts Options) (ipam.Store, error)
 		helper = HelperPath()
 	}
 	timeout := opts.Timeout
-	if d, ok := ctx.Deadline(); ok && (timeout == 0 || time.Until(d) < timeout) {
-		timeout = max(time.Until(d), time.Millisecond)
+	if d, ok := ctx.Deadline(); ok {
+		// Leave the child a fifth of the time to start and to say why it
+		// failed, before this side gives up on it.
+		left := time.Until(d)
+		left = max(left-max(left/5, 50*time.Millisecond), time.Millisecond)
+		if timeout == 0 || left < timeout {
+			timeout = left
+		}
 	}
 	args := []string{"store", "view", "--db", l.String()}
 	if timeout > 0 {
@@ -266,7 +272,7 @@ func openView(ctx context.Context, l Location, opts Options) (ipam.Store, error)
 	select {
 	case err = <-ready:
 	case <-ctx.Done():
-		err = fmt.Errorf("%s did not open the pool in time: %w", HelperName, ctx.Err())
+		err = fmt.Errorf("%s did not open the pool within %v: %w", HelperName, timeout, ctx.Err())
 	}
 	var remote *remoteError
 	switch {
