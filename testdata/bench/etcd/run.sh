@@ -14,6 +14,16 @@ go test -run '^$' -bench 'EtcdAllocate|EtcdCreate|EtcdClusters' -benchtime "$n" 
 go test -run '^$' -bench 'ProcessAllocate' -benchtime 200x ./ipam/ >>"$raw" 2>&1 || true
 grep -E '^(FAIL|--- FAIL|panic)' "$raw" && { echo; echo '```'; tail -30 "$raw"; echo '```'; }
 
+# rows REGEX PRINT: runs the awk statements PRINT for every benchmark line
+# whose name (without the -CPUS suffix) matches REGEX, with the name's
+# '/'-separated parts in p[] and the metrics by unit in m[].
+rows() {
+	awk -v re="$1" 'function net(s) { return s == "slash8" ? "/8" : "/24" }
+	/^Benchmark/ { name = $1; sub(/-[0-9]+$/, "", name); if (name !~ re) next
+		split(name, p, "/"); delete m; for (i = 3; i < NF; i++) m[$(i+1)] = $i
+		'"$2"' }' "$raw"
+}
+
 cat <<TEXT
 Measured $(date -u +%Y-%m-%d), load average at the end $(cut -d' ' -f1-3 /proc/loadavg).
 Three etcd 3.7.3 members (embedded in the test binary, one process each,
@@ -34,42 +44,28 @@ go test -run '^\$' -bench 'ProcessAllocate' -benchtime 200x ./ipam/
 | store | network | allocators | allocations/s | p50 ms | p99 ms |
 |---|---|---|---|---|---|
 TEXT
-awk '/^BenchmarkEtcdAllocate\// {
-	split($1, p, "/"); sub(/-[0-9]+$/, "", p[4]); sub(/allocators=/, "", p[4])
-	for (i = 3; i < NF; i++) { if ($(i+1) == "allocs/s") r = $i; if ($(i+1) == "p50-ms") a = $i; if ($(i+1) == "p99-ms") z = $i }
-	net = p[3] == "slash8" ? "/8" : "/24"
-	printf "| %s | %s | %d | %.0f | %.1f | %.1f |\n", p[2], net, p[4], r, a, z
-}' "$raw"
+rows '^BenchmarkEtcdAllocate/' 'a = p[4]; sub(/allocators=/, "", a)
+	printf "| %s | %s | %d | %.0f | %.1f | %.1f |\n", p[2], net(p[3]), a, m["allocs/s"], m["p50-ms"], m["p99-ms"]'
 echo
 echo "Ganeti clusters sharing the etcd, each under its own prefix with one"
 echo "allocator (its master's queue); they never conflict:"
 echo
 echo "| clusters | allocations/s, all together | p50 ms | p99 ms |"
 echo "|---|---|---|---|"
-awk '/^BenchmarkEtcdClusters\// {
-	split($1, p, "="); sub(/-[0-9]+$/, "", p[2])
-	for (i = 3; i < NF; i++) { if ($(i+1) == "allocs/s") r = $i; if ($(i+1) == "p50-ms") a = $i; if ($(i+1) == "p99-ms") z = $i }
-	printf "| %d | %.0f | %.1f | %.1f |\n", p[2], r, a, z
-}' "$raw"
+rows '^BenchmarkEtcdClusters/' 'c = p[2]; sub(/clusters=/, "", c)
+	printf "| %d | %.0f | %.1f | %.1f |\n", c, m["allocs/s"], m["p50-ms"], m["p99-ms"]'
 echo
 echo "Creating a network (one transaction; the removal that follows is not timed):"
 echo
 echo "| store | network | create ms |"
 echo "|---|---|---|"
-awk '/^BenchmarkEtcdCreate\// {
-	split($1, p, "/"); sub(/-[0-9]+$/, "", p[3])
-	for (i = 3; i < NF; i++) if ($(i+1) == "create-ms") c = $i
-	printf "| %s | %s | %.2f |\n", p[2], p[3] == "slash8" ? "/8" : "/24", c
-}' "$raw"
+rows '^BenchmarkEtcdCreate/' 'printf "| %s | %s | %.2f |\n", p[2], net(p[3]), m["create-ms"]'
 echo
 echo "One \`diktyo-ipam ip allocate\` process (start, connect or lock, allocate, exit) in a /16:"
 echo
 echo "| store | p50 ms | p90 ms | p99 ms |"
 echo "|---|---|---|---|"
-awk '$1 ~ /^BenchmarkProcessAllocate(Etcd)?\/diktyo-ipam-[0-9]+$/ {
-	for (i = 3; i < NF; i++) { if ($(i+1) == "p50-ms") a = $i; if ($(i+1) == "p90-ms") m = $i; if ($(i+1) == "p99-ms") z = $i }
-	printf "| %s | %.1f | %.1f | %.1f |\n", ($1 ~ /Etcd/ ? "etcd3" : "bbolt"), a, m, z
-}' "$raw"
+rows '^BenchmarkProcessAllocate(Etcd)?/diktyo-ipam$' 'printf "| %s | %.1f | %.1f | %.1f |\n", ($1 ~ /Etcd/ ? "etcd3" : "bbolt"), m["p50-ms"], m["p90-ms"], m["p99-ms"]'
 echo
 echo "What these numbers mean for Ganeti clusters sharing one etcd, and where"
 echo "it stops scaling: docs/etcd.md."
