@@ -17,8 +17,8 @@
 // # etcd in-process or through diktyo-ipam
 //
 // This package does not link the etcd client: it costs every process that
-// does about 4 ms at start and 17 MB, which diktyo-ifup (a process per NIC
-// up and down) must not pay. A caller that links it passes
+// does about 4 ms at start and 10 MB of binary, which diktyo-ifup (a
+// process per NIC up and down) must not pay. A caller that links it passes
 // etcdstore.OpenConf as Options.Etcd and opens etcd pools in-process
 // (diktyo-ipam, the hooks). Without it, an etcd pool opens read-only
 // through a child "diktyo-ipam store view" (found next to the running
