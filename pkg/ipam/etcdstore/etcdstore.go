@@ -17,7 +17,7 @@
 //	/P/@schema    ipam.SchemaVersion in decimal ASCII, written last by a
 //	              migration: a prefix with keys but no schema is refused
 //	/P/@d/KEY     the flat ipam keyspace, one etcd key per ipam key
-//	/P/@txn       the id of the last commit (see "Commits")
+//	/P/@txn       the id of the last commit (see "Uncertain commits")
 //	/P/@deleted   the id of the last commit that deleted keys
 //	/P/@fence     the id of the last fence (see "Uncertain commits")
 //
@@ -102,13 +102,15 @@
 // out by walking the history of /P/@txn (each commit writes its random id
 // there) back to the revision current before the commit was sent. A
 // commit is thus reported as done exactly when it was applied, and never
-// applied twice. Only when that history was compacted away does Update
-// fail with ErrUnknownOutcome.
+// applied twice. When the fence cannot be sent either (no quorum), or that
+// history was compacted away, Update fails with ErrUnknownOutcome: the
+// commit may have been applied, or may still be when the quorum returns.
 //
 // # Failures
 //
 // Every RPC is bounded by Options.AttemptTimeout and asks for a member
-// with a leader (a member cut off from the quorum answers at once), and is
+// with a leader (a member cut off from the quorum refuses as soon as it
+// has noticed, within an election timeout), and is
 // retried on another member until the context's deadline, or for at most
 // Options.Timeout within a longer one (a migration). When no quorum
 // answers in time the error wraps ErrUnavailable and names the endpoints
