@@ -18,6 +18,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdtest"
 	"github.com/diktyo/diktyo/pkg/ipamcli"
 )
 
@@ -33,7 +34,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(workerEnv); mode != "" {
 		os.Exit(worker(mode))
 	}
-	os.Exit(m.Run())
+	etcdtest.Main(m) // the etcd members of BenchmarkProcessAllocateEtcd
 }
 
 // cli runs one diktyo-ipam command in this process.

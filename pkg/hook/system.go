@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,24 +13,36 @@ import (
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
+	"github.com/diktyo/diktyo/pkg/ipam/storeurl"
 )
 
-// StoreTimeout bounds the wait for the pool store's lock.
+// StoreTimeout bounds the wait for the pool store: a bbolt file's lock,
+// an etcd pool's quorum.
 const StoreTimeout = boltstore.DefaultTimeout
 
-// OpenStore opens the pool store at path for one run of a hook: the bbolt
-// file, waiting at most StoreTimeout for its lock. With create false a
-// missing store is ErrNoPool (nothing of Ganeti's is diktyo's yet). It is
-// the hooks' only way to the store.
-func OpenStore(path string, create bool) (ipam.Store, error) {
-	if !create {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+// OpenStore opens the pool store at loc (a bbolt path or an etcd URL,
+// pkg/ipam/storeurl) for one run of a hook, waiting at most StoreTimeout.
+// With create false a missing bbolt file is ErrNoPool (nothing of
+// Ganeti's is diktyo's yet). The host's lock directory and the etcd TLS
+// files come from cfg. It is the hooks' only way to the store.
+func OpenStore(cfg *ifupconf.Config, loc string, create bool) (ipam.Store, error) {
+	l, err := storeurl.Parse(loc)
+	if err != nil {
+		return nil, err
+	}
+	if l.Kind == storeurl.Bolt && !create {
+		if _, err := os.Stat(l.Path); errors.Is(err, fs.ErrNotExist) {
 			return nil, ErrNoPool
 		}
 	}
-	st, err := boltstore.Open(path, boltstore.Options{Timeout: StoreTimeout})
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	defer cancel()
+	st, err := l.Open(ctx, storeurl.Options{Timeout: StoreTimeout, Etcd: etcdstore.OpenConf, LockDir: cfg.StateDir,
+		TLS: &etcdconf.TLSFiles{Cert: cfg.IPAMEtcdCert, Key: cfg.IPAMEtcdKey, CA: cfg.IPAMEtcdCA}})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", l, err)
 	}
 	return st, nil
 }
@@ -43,7 +56,7 @@ func System(cfg *ifupconf.Config, log *slog.Logger, node, dbPath string) Deps {
 		Config:   cfg,
 		Node:     node,
 		Log:      log,
-		OpenPool: func(create bool) (ipam.Store, error) { return OpenStore(dbPath, create) },
+		OpenPool: func(create bool) (ipam.Store, error) { return OpenStore(cfg, dbPath, create) },
 		Host: func() (HostOps, func(), error) {
 			r, closeFn, err := ifup.NewSystem(cfg, log)
 			if err != nil {

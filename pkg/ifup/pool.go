@@ -11,7 +11,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ipam"
-	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/ipam/storeurl"
 )
 
 // ErrAmbiguousNetwork: several pool networks match a NIC without
@@ -22,11 +22,11 @@ var ErrAmbiguousNetwork = errors.New("several networks match")
 // fallback, so it must not hold up a VM start.
 const DefaultPoolTimeout = 2 * time.Second
 
-// Pool looks networks up in diktyo's bbolt pool, read-only. A missing pool
-// file means no network.
+// Pool looks networks up in diktyo's pool, read-only. A missing pool (no
+// file, or nothing under the etcd prefix) means no network.
 type Pool struct {
-	Path    string
-	Timeout time.Duration // 0: DefaultPoolTimeout
+	Path    string        // the pool's location: a bbolt path or an etcd:// URL (pkg/ipam/storeurl)
+	Timeout time.Duration // 0: DefaultPoolTimeout; bounds the whole lookup
 }
 
 // Lookup implements Networks.
@@ -35,7 +35,9 @@ func (p Pool) Lookup(ctx context.Context, link string, ip netip.Addr, mac net.Ha
 	if timeout <= 0 {
 		timeout = DefaultPoolTimeout
 	}
-	st, err := boltstore.Open(p.Path, boltstore.Options{ReadOnly: true, Timeout: timeout})
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := storeurl.Open(ctx, p.Path, storeurl.Options{ReadOnly: true, Timeout: timeout})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -43,8 +45,6 @@ func (p Pool) Lookup(ctx context.Context, link string, ip netip.Addr, mac net.Ha
 		return nil, err
 	}
 	defer st.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var found []*ipam.Network
 	err = ipam.New(st).View(ctx, func(tx *ipam.Txn) error {
 		found, err = tx.FindNetworks(link, ip)

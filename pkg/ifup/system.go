@@ -19,7 +19,8 @@ import (
 var RTTablesFiles = []string{"/usr/share/iproute2/rt_tables", "/etc/iproute2/rt_tables"}
 
 // NewSystem returns a Runner wired to the real host: pkg/hostnet,
-// pkg/firewall, the bbolt pool at cfg.IPAMDB, rt_tables and exec(2) for
+// pkg/firewall, the pool at cfg.IPAMDB (read through pkg/ipam/storeurl),
+// rt_tables and exec(2) for
 // IFUP_EXTRA_SCRIPT. close releases the netlink handles.
 func NewSystem(cfg *ifupconf.Config, log *slog.Logger) (r *Runner, close func(), err error) {
 	// Announcements go to a detached "diktyo-ifup announce" child (see

@@ -44,8 +44,13 @@ type Config struct {
 	// (IFUP_EXTRA_SCRIPT).
 	IfupExtraScript string
 	// IPAMDB is the pool used when Ganeti passes no NETWORK_* variables
-	// (IPAM_DB, env DIKTYO_IPAM_DB).
+	// (IPAM_DB, env DIKTYO_IPAM_DB): the bbolt file's absolute path, or
+	// etcd://HOST:PORT[,HOST:PORT...]/PREFIX (etcds:// for TLS).
 	IPAMDB string
+	// IPAMEtcdCert, IPAMEtcdKey and IPAMEtcdCA are the client certificate,
+	// its key and the CA of an etcds:// pool (IPAM_ETCD_CERT,
+	// IPAM_ETCD_KEY, IPAM_ETCD_CA).
+	IPAMEtcdCert, IPAMEtcdKey, IPAMEtcdCA string
 	// OVSDB is ovs-vsctl's --db for openvswitch NICs (OVS_DB; "" for
 	// ovs-vsctl's default socket).
 	OVSDB string
@@ -150,7 +155,10 @@ var setters = map[string]setter{
 	"STATE_DIR":          pathSetter(func(c *Config) *string { return &c.StateDir }),
 	"NFDHCPD_STATE_DIR":  pathSetter(func(c *Config) *string { return &c.NFDHCPDStateDir }),
 	"IFUP_EXTRA_SCRIPT":  pathSetter(func(c *Config) *string { return &c.IfupExtraScript }),
-	"IPAM_DB":            pathSetter(func(c *Config) *string { return &c.IPAMDB }),
+	"IPAM_DB":            storeSetter,
+	"IPAM_ETCD_CERT":     pathSetter(func(c *Config) *string { return &c.IPAMEtcdCert }),
+	"IPAM_ETCD_KEY":      pathSetter(func(c *Config) *string { return &c.IPAMEtcdKey }),
+	"IPAM_ETCD_CA":       pathSetter(func(c *Config) *string { return &c.IPAMEtcdCA }),
 	"OVS_DB":             ovsdbSetter,
 	"MAC_MASK":           macSetter(func(c *Config) *net.HardwareAddr { return &c.MACMask }),
 	"TAP_CONSTANT_MAC":   macSetter(func(c *Config) *net.HardwareAddr { return &c.TapConstantMAC }),
@@ -183,6 +191,20 @@ func pathSetter(f func(*Config) *string) setter {
 		*f(c) = v
 		return nil
 	}
+}
+
+// storeSetter accepts the pool's location: an absolute path or an
+// etcd:// or etcds:// URL (pkg/ipam/storeurl checks the rest).
+func storeSetter(c *Config, v string) error {
+	if !validStore(v) {
+		return fmt.Errorf("%w %q: want an absolute path or etcd://HOST:PORT/PREFIX", ErrBadValue, v)
+	}
+	c.IPAMDB = v
+	return nil
+}
+
+func validStore(v string) bool {
+	return strings.HasPrefix(v, "/") || strings.HasPrefix(v, "etcd://") || strings.HasPrefix(v, "etcds://")
 }
 
 // ovsdbSetter accepts ovs-vsctl --db values: unix:PATH, tcp:H:P, ssl:H:P.
@@ -430,7 +452,7 @@ func Load(environ []string) (*Config, []string, error) {
 		"DIKTYO_IPAM_DB":    &c.IPAMDB,
 	} {
 		if v := env[key]; v != "" {
-			if !strings.HasPrefix(v, "/") {
+			if !strings.HasPrefix(v, "/") && (key != "DIKTYO_IPAM_DB" || !validStore(v)) {
 				return nil, nil, fmt.Errorf("environment %s: %w %q: want an absolute path", key, ErrBadValue, v)
 			}
 			*f = v
@@ -464,6 +486,9 @@ func (c *Config) Marshal() []byte {
 		{"NFDHCPD_STATE_DIR", c.NFDHCPDStateDir},
 		{"IFUP_EXTRA_SCRIPT", c.IfupExtraScript},
 		{"IPAM_DB", c.IPAMDB},
+		{"IPAM_ETCD_CERT", c.IPAMEtcdCert},
+		{"IPAM_ETCD_KEY", c.IPAMEtcdKey},
+		{"IPAM_ETCD_CA", c.IPAMEtcdCA},
 		{"OVS_DB", c.OVSDB},
 		{"MAC_MASK", c.MACMask.String()},
 		{"TAP_CONSTANT_MAC", c.TapConstantMAC.String()},

@@ -13,6 +13,8 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore"
+	"github.com/diktyo/diktyo/pkg/ipam/storeurl"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -51,8 +53,9 @@ type env struct {
 
 func storeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "db", Usage: "the pool store `PATH` (default $" + EnvDB + ", else " + boltstore.DefaultPath + ")"},
-		&cli.DurationFlag{Name: "timeout", Value: boltstore.DefaultTimeout, Usage: "how long to wait for the store lock"},
+		&cli.StringFlag{Name: "db", Usage: "the pool `STORE`: a bbolt file's path or etcd://HOST:PORT[,HOST:PORT...]/PREFIX " +
+			"(etcds:// for TLS) (default $" + EnvDB + ", else IPAM_DB in /etc/default/diktyo, else " + boltstore.DefaultPath + ")"},
+		&cli.DurationFlag{Name: "timeout", Value: boltstore.DefaultTimeout, Usage: "how long to wait for the store lock, or for an etcd quorum"},
 	}
 }
 
@@ -80,6 +83,7 @@ func (e *env) app() *cli.App {
 			e.importCommand(),
 			e.checkCommand(),
 			e.syncCommand(),
+			e.storeCommand(),
 			e.completionCommand(),
 		},
 	}
@@ -162,15 +166,23 @@ func setFlag(c *cli.Context, name string) (*cli.Context, bool) {
 	return c, false
 }
 
-// dbPath is --db, else $DIKTYO_IPAM_DB, else the default path.
-func (e *env) dbPath(c *cli.Context) string {
+// dbPath is --db, else $DIKTYO_IPAM_DB, else IPAM_DB of the configuration
+// file, else the default path.
+func (e *env) dbPath(c *cli.Context) (string, error) {
 	if cc, ok := setFlag(c, "db"); ok && cc.String("db") != "" {
-		return cc.String("db")
+		return cc.String("db"), nil
 	}
-	if p := e.getenv(EnvDB); p != "" {
-		return p
+	loc, err := storeurl.Configured(e.getenv)
+	if err != nil {
+		return "", err
 	}
-	return boltstore.DefaultPath
+	return loc, nil
+}
+
+// storeOptions are the options of every store diktyo-ipam opens: etcd in
+// this process.
+func (e *env) storeOptions(c *cli.Context, readOnly bool) storeurl.Options {
+	return storeurl.Options{ReadOnly: readOnly, Timeout: e.timeout(c), Getenv: e.getenv, Etcd: etcdstore.OpenConf}
 }
 
 func (e *env) timeout(c *cli.Context) time.Duration {
@@ -179,11 +191,18 @@ func (e *env) timeout(c *cli.Context) time.Duration {
 }
 
 // open opens the store; the caller closes it.
-func (e *env) open(c *cli.Context, readOnly bool) (*boltstore.Store, error) {
-	path := e.dbPath(c)
-	st, err := boltstore.Open(path, boltstore.Options{ReadOnly: readOnly, Timeout: e.timeout(c)})
+func (e *env) open(c *cli.Context, readOnly bool) (ipam.Store, error) {
+	loc, err := e.dbPath(c)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
+	}
+	l, err := storeurl.Parse(loc)
+	if err != nil {
+		return nil, usagef("--db: %v", err)
+	}
+	st, err := l.Open(c.Context, e.storeOptions(c, readOnly))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", loc, err)
 	}
 	return st, nil
 }

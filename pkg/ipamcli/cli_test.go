@@ -12,6 +12,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore"
 )
 
 func TestExitCodeOfErrors(t *testing.T) {
@@ -36,6 +37,9 @@ func TestExitCodeOfErrors(t *testing.T) {
 		{fmt.Errorf("x: %w", ipam.ErrCorrupt), ExitStore},
 		{fmt.Errorf("x: %w", ipam.ErrSchemaTooNew), ExitStore},
 		{fmt.Errorf("x: %w", errInconsistent), ExitInconsistent},
+		{fmt.Errorf("x: %w", etcdstore.ErrUnavailable), ExitBusy},
+		{fmt.Errorf("x: %w: %w", etcdstore.ErrUnknownOutcome, etcdstore.ErrUnavailable), ExitUnknown},
+		{fmt.Errorf("x: %w", etcdstore.ErrNotEmpty), ExitConflict},
 		{errors.Join(fmt.Errorf("x: %w", ipam.ErrNotFound), errors.New("close")), ExitNotFound},
 	}
 	for _, tt := range tests {

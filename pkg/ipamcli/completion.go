@@ -8,7 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
-	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
+	"github.com/diktyo/diktyo/pkg/ipam/storeurl"
 )
 
 // completionFlag is the flag urfave/cli appends when a shell asks for
@@ -22,7 +22,13 @@ func (e *env) completeNetworks(c *cli.Context) {
 		completeFlags(c, last, e)
 		return
 	}
-	st, err := boltstore.Open(e.dbPath(c), boltstore.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	loc, err := e.dbPath(c)
+	if err != nil {
+		return
+	}
+	opts := e.storeOptions(c, true)
+	opts.Timeout = 500 * time.Millisecond
+	st, err := storeurl.Open(c.Context, loc, opts)
 	if err != nil {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/etcdstore"
 )
 
 // Exit statuses of diktyo-ipam; see the package documentation.
@@ -18,6 +19,7 @@ const (
 	ExitBusy         = 6
 	ExitStore        = 7
 	ExitInconsistent = 8
+	ExitUnknown      = 9
 )
 
 // usageError is a malformed command line: wrong number of arguments, an
@@ -44,7 +46,9 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, errInconsistent):
 		return ExitInconsistent
-	case errors.Is(err, ipam.ErrBusy):
+	case errors.Is(err, etcdstore.ErrUnknownOutcome):
+		return ExitUnknown
+	case errors.Is(err, ipam.ErrBusy), errors.Is(err, etcdstore.ErrUnavailable):
 		return ExitBusy
 	case errors.Is(err, ipam.ErrCorrupt), errors.Is(err, ipam.ErrSchemaTooNew):
 		return ExitStore
@@ -52,7 +56,7 @@ func ExitCode(err error) int {
 		return ExitExhausted
 	case errors.Is(err, ipam.ErrExists), errors.Is(err, ipam.ErrOverlap),
 		errors.Is(err, ipam.ErrConflict), errors.Is(err, ipam.ErrNotOwner),
-		errors.Is(err, ipam.ErrInUse):
+		errors.Is(err, ipam.ErrInUse), errors.Is(err, etcdstore.ErrNotEmpty):
 		return ExitConflict
 	case errors.Is(err, ipam.ErrNotFound):
 		return ExitNotFound

@@ -22,10 +22,11 @@ type result struct {
 	code           int
 }
 
-// runCLI runs diktyo-ipam with $DIKTYO_IPAM_DB set to db (if not empty).
+// runCLI runs diktyo-ipam with $DIKTYO_IPAM_DB set to db (if not empty),
+// and a state directory (where etcd writers queue) of the test's own.
 func runCLI(t *testing.T, db, stdin string, args ...string) result {
 	t.Helper()
-	env := map[string]string{}
+	env := map[string]string{"DIKTYO_STATE_DIR": t.TempDir()}
 	if db != "" {
 		env[EnvDB] = db
 	}
