@@ -17,7 +17,7 @@ DEB_DEPS := iproute2 nftables iptables python3 python3-bitarray \
 	isc-dhcp-client udhcpc dhcpcd-base ndisc6 dnsmasq-base python3-scapy \
 	tcpdump util-linux procps openvswitch-switch iputils-arping ethtool
 
-.PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck netns-ready
+.PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck tidy-check netns-ready
 
 all: build
 
@@ -63,7 +63,11 @@ staticcheck:
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	staticcheck ./...
 
-lint: vet gofmt-check staticcheck
+# tidy-check fails when go.mod or go.sum are not what go mod tidy writes.
+tidy-check:
+	$(GO) mod tidy -diff
+
+lint: vet gofmt-check staticcheck tidy-check
 
 # fuzz runs every fuzz target for FUZZTIME.
 fuzz:

@@ -20,8 +20,8 @@ var RTTablesFiles = []string{"/usr/share/iproute2/rt_tables", "/etc/iproute2/rt_
 
 // NewSystem returns a Runner wired to the real host: pkg/hostnet,
 // pkg/firewall, the pool at cfg.IPAMDB (read through pkg/ipam/storeurl),
-// rt_tables and exec(2) for
-// IFUP_EXTRA_SCRIPT. close releases the netlink handles.
+// rt_tables and exec(2) for IFUP_EXTRA_SCRIPT. close releases the netlink
+// handles.
 func NewSystem(cfg *ifupconf.Config, log *slog.Logger) (r *Runner, close func(), err error) {
 	// Announcements go to a detached "diktyo-ifup announce" child (see
 	// ifup/main.go) so that neither their repeats nor the AF_PACKET
