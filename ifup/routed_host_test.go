@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // A host whose IPv4 forwarding is off everywhere but on the uplink (the
@@ -158,5 +160,46 @@ func TestE2EReconcileOrphanBinding(t *testing.T) {
 	// Without the record nothing says which uplink proxy entry was the
 	// NIC's: that one stays (the hooks remove NICs by their records).
 	h.ns.Run(t, "ip", "-6", "neigh", "del", "proxy", routedEUI64, "dev", "up1")
+	h.checkSnapshot(before)
+}
+
+// ROUTED_REQUIRE_TAG=yes gives the routed setup only to NICs of networks
+// tagged IP_LESS_ROUTED_TAG, as GRNET's scripts did: an untagged routed
+// NIC gets the constant tap MAC and its firewall, and no rule, route,
+// sysctl or proxy entry; a tagged one gets everything and reaches the
+// outside.
+func TestE2ERoutedRequireTag(t *testing.T) {
+	h := newHost(t)
+	out4, _ := routedNet(t, h)
+	if err := os.WriteFile(h.config, append(must(os.ReadFile(h.config)), "ROUTED_REQUIRE_TAG=yes\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(t, "kvm-ifup-kvm2.ganeti.test-nic0.env", map[string]string{"INTERFACE": "tap-t1", "NETWORK_TAGS": "nfdhcpd"})
+	v := vm(t, h, "tap-t1", env["MAC"])
+	configureRoutedVM(t, v)
+	before := h.snapshot()
+
+	h.mustIfup("kvm-vif-bridge", env)
+	if link := h.ns.Run(t, "ip", "-o", "link", "show", "tap-t1"); !strings.Contains(link, "cc:47:52:4e:45:54") {
+		t.Fatalf("untagged routed tap without TAP_CONSTANT_MAC: %s", link)
+	}
+	after := h.snapshot()
+	for _, l := range strings.Split(nettest.LineDiff(before, after), "\n") {
+		if strings.HasPrefix(l, "+ ") && (strings.Contains(l, "lookup 100") || strings.Contains(l, "table 100") ||
+			strings.Contains(l, " proxy") || strings.Contains(l, "tap-t1/proxy_arp 1") || strings.Contains(l, "tap-t1/forwarding 1")) {
+			t.Errorf("untagged routed NIC got routed setup: %s", l)
+		}
+	}
+	h.mustIfup("kvm-ifdown-custom", nil, "tap-t1")
+	h.checkSnapshot(before)
+
+	// Tagged: the whole routed setup, and the VM reaches the outside.
+	env["NETWORK_TAGS"] = "nfdhcpd ip-less-routed"
+	h.mustIfup("kvm-vif-bridge", env)
+	if r := h.ns.Run(t, "ip", "route", "show", "table", "100"); !strings.Contains(r, "198.18.100.2 dev tap-t1") {
+		t.Fatalf("tagged routed NIC: table 100:\n%s", r)
+	}
+	ping(t, v, out4)
+	h.mustIfup("kvm-ifdown-custom", nil, "tap-t1")
 	h.checkSnapshot(before)
 }
