@@ -45,7 +45,7 @@ func New(store Store, opts ...Option) *Pool {
 // committed together, or nothing if fn (or the commit) fails. Batch many
 // operations into one Update for speed.
 func (p *Pool) Update(ctx context.Context, fn func(*Txn) error) error {
-	return p.store.Update(ctx, func(tx Tx) error {
+	return p.store.Update(ctx, func(tx StoreTx) error {
 		t := &Txn{tx: tx, pool: p, write: true, nets: map[string]*poolState{}}
 		if err := fn(t); err != nil {
 			return err
@@ -56,7 +56,7 @@ func (p *Pool) Update(ctx context.Context, fn func(*Txn) error) error {
 
 // View runs fn in one read-only transaction.
 func (p *Pool) View(ctx context.Context, fn func(*Txn) error) error {
-	return p.store.View(ctx, func(tx Tx) error {
+	return p.store.View(ctx, func(tx StoreTx) error {
 		return fn(&Txn{tx: tx, pool: p, nets: map[string]*poolState{}})
 	})
 }
@@ -64,7 +64,7 @@ func (p *Pool) View(ctx context.Context, fn func(*Txn) error) error {
 // Txn is one transaction on the pool. It caches the networks and bitmap
 // chunks it touches and writes them back once, at commit.
 type Txn struct {
-	tx    Tx
+	tx    StoreTx
 	pool  *Pool
 	write bool
 	nets  map[string]*poolState // nil value: known absent

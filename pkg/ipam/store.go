@@ -27,18 +27,18 @@ var (
 // file, etcd and an in-memory map can all serve as a Store.
 type Store interface {
 	// View runs fn in a read-only transaction.
-	View(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(StoreTx) error) error
 	// Update runs fn in a read-write transaction. All writes are committed
 	// atomically and durably if and only if fn returns nil.
-	Update(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(StoreTx) error) error
 	// Close releases the store.
 	Close() error
 }
 
-// Tx is one transaction of a Store. Keys are compared bytewise.
+// StoreTx is one transaction of a Store. Keys are compared bytewise.
 // Byte slices returned by Get and passed to Scan's callback are only valid
 // until the transaction ends; callers copy what they keep.
-type Tx interface {
+type StoreTx interface {
 	// Get returns the value of key, or nil if it is absent.
 	Get(key []byte) ([]byte, error)
 	// Put sets key to value. The store copies both slices.

@@ -23,13 +23,13 @@ type mapTx struct {
 	write bool
 }
 
-func (s *mapStore) View(_ context.Context, fn func(Tx) error) error {
+func (s *mapStore) View(_ context.Context, fn func(StoreTx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return fn(&mapTx{m: s.m})
 }
 
-func (s *mapStore) Update(_ context.Context, fn func(Tx) error) error {
+func (s *mapStore) Update(_ context.Context, fn func(StoreTx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := maps.Clone(s.m)

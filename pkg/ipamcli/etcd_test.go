@@ -131,7 +131,7 @@ func TestMigrate(t *testing.T) {
 func TestMigrateRefusesInconsistent(t *testing.T) {
 	db := fixture(t)
 	st := openRaw(t, db)
-	err := st.Update(t.Context(), func(tx ipam.Tx) error {
+	err := st.Update(t.Context(), func(tx ipam.StoreTx) error {
 		return tx.Put(append([]byte("o/public/"), 198, 18, 2, 99), []byte("instance\x00ghost\x00"))
 	})
 	st.Close()
@@ -164,7 +164,7 @@ func TestMigrateDiscard(t *testing.T) {
 		return st
 	}
 	fill := func(put func(k, v []byte) error) error {
-		return open(src).View(ctx, func(tx ipam.Tx) error { return tx.Scan(nil, put) })
+		return open(src).View(ctx, func(tx ipam.StoreTx) error { return tx.Scan(nil, put) })
 	}
 	target := filepath.Join(t.TempDir(), "t.db")
 	dst, _, discard, err := copyToBolt(target, storeurl.Options{}, fill)

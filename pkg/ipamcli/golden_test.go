@@ -80,7 +80,7 @@ func TestGoldenMaps(t *testing.T) {
 func TestGoldenCheckProblems(t *testing.T) {
 	db := fixture(t)
 	st := openRaw(t, db)
-	err := st.Update(t.Context(), func(tx ipam.Tx) error {
+	err := st.Update(t.Context(), func(tx ipam.StoreTx) error {
 		// A reservation record without its bitmap bit or owner index.
 		return tx.Put(append([]byte("o/public/"), 198, 18, 2, 99), []byte("instance\x00ghost\x00"))
 	})

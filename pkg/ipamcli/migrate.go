@@ -60,7 +60,7 @@ func migrate(ctx context.Context, from, to storeurl.Location, opts storeurl.Opti
 		return rep, err
 	}
 	fill := func(put func(k, v []byte) error) error {
-		return src.View(ctx, func(tx ipam.Tx) error {
+		return src.View(ctx, func(tx ipam.StoreTx) error {
 			return tx.Scan(nil, func(k, v []byte) error {
 				rep.Keys++
 				return put(k, v)
@@ -162,7 +162,7 @@ func copyToBolt(path string, opts storeurl.Options, fill func(put func(k, v []by
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	err = st.Update(context.Background(), func(tx ipam.Tx) error { return fill(tx.Put) })
+	err = st.Update(context.Background(), func(tx ipam.StoreTx) error { return fill(tx.Put) })
 	if err != nil {
 		return nil, nil, nil, errors.Join(err, st.Close(), removeTmp())
 	}

@@ -25,7 +25,7 @@ func fillStore(b *testing.B, path string, n int, tune tuning) {
 		b.Fatal(err)
 	}
 	for i := 0; i < n; i += 10000 {
-		err := s.Update(context.Background(), func(tx ipam.Tx) error {
+		err := s.Update(context.Background(), func(tx ipam.StoreTx) error {
 			for j := i; j < min(i+10000, n); j++ {
 				if err := tx.Put(fmt.Appendf(nil, "net/n%03d/r%08d", j%100, j), make([]byte, 100)); err != nil {
 					return err
@@ -68,7 +68,7 @@ func BenchmarkCycle(b *testing.B) {
 						b.Fatal(err)
 					}
 					i++
-					err = s.Update(ctx, func(tx ipam.Tx) error {
+					err = s.Update(ctx, func(tx ipam.StoreTx) error {
 						return tx.Put(fmt.Appendf(nil, "net/n050/x%d", i%1000), []byte("owner"))
 					})
 					if err != nil {
@@ -137,7 +137,7 @@ func BenchmarkPut(b *testing.B) {
 	defer s.Close()
 	val := make([]byte, 100)
 	b.ReportAllocs()
-	err = s.Update(context.Background(), func(tx ipam.Tx) error {
+	err = s.Update(context.Background(), func(tx ipam.StoreTx) error {
 		i := 0
 		for b.Loop() {
 			i++

@@ -380,7 +380,7 @@ func (s *Store) boltOpenError(err error, timeout time.Duration) error {
 func (s *Store) Path() string { return s.path }
 
 // View runs fn in a read-only transaction.
-func (s *Store) View(ctx context.Context, fn func(ipam.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("view store %s: %w", s.path, err)
 	}
@@ -399,7 +399,7 @@ func (s *Store) View(ctx context.Context, fn func(ipam.Tx) error) error {
 
 // Update runs fn in a read-write transaction, committed (with fsync) only
 // if fn returns nil.
-func (s *Store) Update(ctx context.Context, fn func(ipam.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	if s.readOnly {
 		return fmt.Errorf("update store %s: %w", s.path, ipam.ErrReadOnly)
 	}
@@ -471,7 +471,7 @@ var (
 	errInScan = errors.New("write from inside a Scan callback")
 )
 
-// tx adapts a bbolt bucket to ipam.Tx. b is nil in a read-only view of a
+// tx adapts a bbolt bucket to ipam.StoreTx. b is nil in a read-only view of a
 // store that was never initialised.
 type tx struct {
 	b        *bolt.Bucket

@@ -22,7 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
-	"github.com/diktyo/diktyo/pkg/ipam/memstore/storetest"
+	"github.com/diktyo/diktyo/pkg/ipam/storetest"
 )
 
 // Helper processes: the test binary re-executes itself with
@@ -85,7 +85,7 @@ func helperIncrement() int {
 			return 1
 		}
 		var now int
-		err = s.Update(context.Background(), func(tx ipam.Tx) error {
+		err = s.Update(context.Background(), func(tx ipam.StoreTx) error {
 			v, err := tx.Get([]byte("counter"))
 			if err != nil {
 				return err
@@ -189,7 +189,7 @@ func TestCreateReopen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "var", "lib", "diktyo")
 	path := filepath.Join(dir, "ipam.db")
 	s := mustOpen(t, path, Options{}) // with fsync, default timeout
-	if err := s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("k"), []byte("v")) }); err != nil {
+	if err := s.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("k"), []byte("v")) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -234,7 +234,7 @@ func TestCreateReopen(t *testing.T) {
 
 	for _, ro := range []bool{false, true} {
 		s := mustOpen(t, path, Options{ReadOnly: ro})
-		err := s.View(ctx, func(tx ipam.Tx) error {
+		err := s.View(ctx, func(tx ipam.StoreTx) error {
 			if v, err := tx.Get([]byte("k")); string(v) != "v" || err != nil {
 				t.Errorf("ReadOnly=%v: Get = %q, %v", ro, v, err)
 			}
@@ -327,7 +327,7 @@ func validStore(t *testing.T) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "valid.db")
 	s := mustOpen(t, path, testOpts())
-	err := s.Update(context.Background(), func(tx ipam.Tx) error {
+	err := s.Update(context.Background(), func(tx ipam.StoreTx) error {
 		for i := range 2000 {
 			if err := tx.Put(fmt.Appendf(nil, "key%05d", i), bytes.Repeat([]byte{'v'}, 100)); err != nil {
 				return err
@@ -493,7 +493,7 @@ func TestEmptyAndMissing(t *testing.T) {
 				t.Fatalf("Open: %v", err)
 			}
 			defer s.Close()
-			err = s.View(context.Background(), func(tx ipam.Tx) error {
+			err = s.View(context.Background(), func(tx ipam.StoreTx) error {
 				v, err := tx.Get([]byte("k"))
 				if v != nil || err != nil {
 					return fmt.Errorf("Get = %q, %v", v, err)
@@ -504,7 +504,7 @@ func TestEmptyAndMissing(t *testing.T) {
 				t.Error(err)
 			}
 			if !tc.ro {
-				if err := s.Update(context.Background(), func(tx ipam.Tx) error { return tx.Put([]byte("k"), nil) }); err != nil {
+				if err := s.Update(context.Background(), func(tx ipam.StoreTx) error { return tx.Put([]byte("k"), nil) }); err != nil {
 					t.Error(err)
 				}
 			}
@@ -529,7 +529,7 @@ func TestReadOnly(t *testing.T) {
 	defer ro1.Close()
 	ro2 := mustOpen(t, path, Options{ReadOnly: true}) // readers share
 	defer ro2.Close()
-	err := ro1.Update(context.Background(), func(ipam.Tx) error { return nil })
+	err := ro1.Update(context.Background(), func(ipam.StoreTx) error { return nil })
 	if !errors.Is(err, ipam.ErrReadOnly) {
 		t.Errorf("Update = %v, want ErrReadOnly", err)
 	}
@@ -719,7 +719,7 @@ func TestMultiProcess(t *testing.T) {
 	}
 	s := mustOpen(t, path, Options{ReadOnly: true})
 	defer s.Close()
-	_ = s.View(context.Background(), func(tx ipam.Tx) error {
+	_ = s.View(context.Background(), func(tx ipam.StoreTx) error {
 		if v, _ := tx.Get([]byte("counter")); string(v) != strconv.Itoa(procs*each) {
 			t.Errorf("counter = %s, want %d", v, procs*each)
 		}
@@ -766,7 +766,7 @@ func TestKilled(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: Open after kill: %v", round, err)
 		}
-		_ = s.View(context.Background(), func(tx ipam.Tx) error {
+		_ = s.View(context.Background(), func(tx ipam.StoreTx) error {
 			v, _ := tx.Get([]byte("counter"))
 			n, _ := strconv.Atoi(string(v))
 			if n != last && n != last+1 {

@@ -524,7 +524,7 @@ func (e *unavailableError) Error() string {
 func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, context.DeadlineExceeded} }
 
 // View runs fn in a read-only transaction on one snapshot of the pool.
-func (s *Store) View(ctx context.Context, fn func(ipam.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
@@ -542,7 +542,7 @@ func (s *Store) View(ctx context.Context, fn func(ipam.Tx) error) error {
 // Update runs fn in a serializable read-write transaction committed
 // atomically if fn returns nil; on a conflict fn runs again (see the
 // package documentation).
-func (s *Store) Update(ctx context.Context, fn func(ipam.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdtest"
-	"github.com/diktyo/diktyo/pkg/ipam/memstore/storetest"
+	"github.com/diktyo/diktyo/pkg/ipam/storetest"
 )
 
 func TestMain(m *testing.M) { etcdtest.Main(m) }
@@ -113,13 +113,13 @@ func TestOpen(t *testing.T) {
 	defer a.Close()
 	defer ab.Close()
 	for s, v := range map[*Store]string{a: "in a", ab: "in a/b"} {
-		if err := s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("k"), []byte(v)) }); err != nil {
+		if err := s.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("k"), []byte(v)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for s, want := range map[*Store][]string{a: {"k=in a"}, ab: {"k=in a/b"}} {
 		var got []string
-		err := s.View(ctx, func(tx ipam.Tx) error {
+		err := s.View(ctx, func(tx ipam.StoreTx) error {
 			return tx.Scan(nil, func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil })
 		})
 		if err != nil || !slices.Equal(got, want) {
@@ -136,7 +136,7 @@ func TestOpen(t *testing.T) {
 	if err := a.Close(); err != nil || a.Close() != nil {
 		t.Errorf("Close twice: %v", err)
 	}
-	if err := a.View(ctx, func(ipam.Tx) error { return nil }); err == nil {
+	if err := a.View(ctx, func(ipam.StoreTx) error { return nil }); err == nil {
 		t.Error("View after Close succeeded")
 	}
 }
@@ -176,8 +176,8 @@ func TestTooLarge(t *testing.T) {
 	s := open(t, m.Endpoint, "large")
 	defer s.Close()
 	ctx := context.Background()
-	for name, fn := range map[string]func(ipam.Tx) error{
-		"200 writes": func(tx ipam.Tx) error {
+	for name, fn := range map[string]func(ipam.StoreTx) error{
+		"200 writes": func(tx ipam.StoreTx) error {
 			for i := range 200 {
 				if err := tx.Put([]byte("k"+strconv.Itoa(i)), nil); err != nil {
 					return err
@@ -185,7 +185,7 @@ func TestTooLarge(t *testing.T) {
 			}
 			return nil
 		},
-		"128 KiB value": func(tx ipam.Tx) error { return tx.Put([]byte("big"), make([]byte, 128<<10)) },
+		"128 KiB value": func(tx ipam.StoreTx) error { return tx.Put([]byte("big"), make([]byte, 128<<10)) },
 	} {
 		err := s.Update(ctx, fn)
 		t.Logf("%s: %v", name, err)
@@ -194,7 +194,7 @@ func TestTooLarge(t *testing.T) {
 		}
 	}
 	n := 0
-	_ = s.View(ctx, func(tx ipam.Tx) error { return tx.Scan(nil, func(_, _ []byte) error { n++; return nil }) })
+	_ = s.View(ctx, func(tx ipam.StoreTx) error { return tx.Scan(nil, func(_, _ []byte) error { n++; return nil }) })
 	if n != 0 {
 		t.Errorf("%d keys written", n)
 	}
@@ -223,7 +223,7 @@ func TestRestore(t *testing.T) {
 	}
 	dump := func(s *Store) []string {
 		var out []string
-		err := s.View(ctx, func(tx ipam.Tx) error {
+		err := s.View(ctx, func(tx ipam.StoreTx) error {
 			return tx.Scan(nil, func(k, v []byte) error { out = append(out, string(k)+"="+string(v)); return nil })
 		})
 		if err != nil {
@@ -242,7 +242,7 @@ func TestRestore(t *testing.T) {
 	if d := dump(s); len(d) != n || d[0] != "k000=0" || d[n-1] != "k249=249" {
 		t.Errorf("restored pool holds %d keys (%q...)", len(d), d[:min(3, len(d))])
 	}
-	if err := s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("k000"), []byte("changed")) }); err != nil {
+	if err := s.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("k000"), []byte("changed")) }); err != nil {
 		t.Errorf("Update of the restored pool: %v", err)
 	}
 	if _, _, err := Restore(ctx, opts("restore"), fill); !errors.Is(err, ErrNotEmpty) {
@@ -280,7 +280,7 @@ func TestHostLock(t *testing.T) {
 	holding, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- a.Update(ctx, func(tx ipam.Tx) error {
+		done <- a.Update(ctx, func(tx ipam.StoreTx) error {
 			close(holding)
 			<-release
 			return tx.Put([]byte("a"), nil)
@@ -289,15 +289,15 @@ func TestHostLock(t *testing.T) {
 	<-holding
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	err := b.Update(short, func(tx ipam.Tx) error { return tx.Put([]byte("b"), nil) })
+	err := b.Update(short, func(tx ipam.StoreTx) error { return tx.Put([]byte("b"), nil) })
 	if !errors.Is(err, ipam.ErrBusy) || !contains(err, dir) {
 		t.Errorf("Update while another process of the host writes = %v, want ErrBusy naming the lock", err)
 	}
-	if err := b.View(ctx, func(tx ipam.Tx) error { _, err := tx.Get([]byte("a")); return err }); err != nil {
+	if err := b.View(ctx, func(tx ipam.StoreTx) error { _, err := tx.Get([]byte("a")); return err }); err != nil {
 		t.Errorf("View while another process writes: %v", err)
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- b.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("b"), nil) }) }()
+	go func() { waited <- b.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("b"), nil) }) }()
 	time.Sleep(50 * time.Millisecond)
 	close(release)
 	if err := <-done; err != nil {
@@ -313,7 +313,7 @@ func TestHostLock(t *testing.T) {
 	}
 	c := open(t, m.Endpoint, "hostlock", func(o *Options) { o.LockDir = filepath.Join(file, "sub") })
 	defer c.Close()
-	if err := c.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("c"), nil) }); err != nil {
+	if err := c.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("c"), nil) }); err != nil {
 		t.Errorf("Update without a usable lock directory: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ var modes = []struct {
 	maxCompares int
 }{{"exact", etcdMaxTxnOps}, {"coarse", 3}}
 
-func getInt(t *testing.T, tx ipam.Tx, key string) int {
+func getInt(t *testing.T, tx ipam.StoreTx, key string) int {
 	t.Helper()
 	v, err := tx.Get([]byte(key))
 	if err != nil {
@@ -38,11 +38,11 @@ func getInt(t *testing.T, tx ipam.Tx, key string) int {
 
 // interleave runs a's fn so that b runs, to completion, between a's reads
 // and a's commit, once. It returns how many times a's fn ran.
-func interleave(t *testing.T, a, b *Store, readA func(ipam.Tx) error, writeA func(ipam.Tx) error, fnB func(ipam.Tx) error) int {
+func interleave(t *testing.T, a, b *Store, readA func(ipam.StoreTx) error, writeA func(ipam.StoreTx) error, fnB func(ipam.StoreTx) error) int {
 	t.Helper()
 	ctx := context.Background()
 	runs := 0
-	err := a.Update(ctx, func(tx ipam.Tx) error {
+	err := a.Update(ctx, func(tx ipam.StoreTx) error {
 		runs++
 		if err := readA(tx); err != nil {
 			return err
@@ -77,23 +77,23 @@ func TestSerializable(t *testing.T) {
 				t.Cleanup(func() { a.Close(); b.Close() })
 				return a, b
 			}
-			put := func(k, v string) func(ipam.Tx) error {
-				return func(tx ipam.Tx) error { return tx.Put([]byte(k), []byte(v)) }
+			put := func(k, v string) func(ipam.StoreTx) error {
+				return func(tx ipam.StoreTx) error { return tx.Put([]byte(k), []byte(v)) }
 			}
-			del := func(k string) func(ipam.Tx) error {
-				return func(tx ipam.Tx) error { return tx.Delete([]byte(k)) }
+			del := func(k string) func(ipam.StoreTx) error {
+				return func(tx ipam.StoreTx) error { return tx.Delete([]byte(k)) }
 			}
 			ctx := context.Background()
 			for _, tc := range []struct {
 				name  string
-				setup []func(ipam.Tx) error
-				other func(ipam.Tx) error
+				setup []func(ipam.StoreTx) error
+				other func(ipam.StoreTx) error
 			}{
-				{"read key changed", []func(ipam.Tx) error{put("x/1", "1"), put("x/2", "1")}, put("x/1", "5")},
-				{"read key deleted", []func(ipam.Tx) error{put("x/1", "1"), put("x/2", "1")}, del("x/2")},
-				{"absent key created", []func(ipam.Tx) error{put("x/1", "1")}, put("x/3", "7")},
-				{"scanned range gains a key", []func(ipam.Tx) error{put("y/1", "1")}, put("y/0", "3")},
-				{"scanned key deleted", []func(ipam.Tx) error{put("y/1", "1"), put("y/2", "2")}, del("y/1")},
+				{"read key changed", []func(ipam.StoreTx) error{put("x/1", "1"), put("x/2", "1")}, put("x/1", "5")},
+				{"read key deleted", []func(ipam.StoreTx) error{put("x/1", "1"), put("x/2", "1")}, del("x/2")},
+				{"absent key created", []func(ipam.StoreTx) error{put("x/1", "1")}, put("x/3", "7")},
+				{"scanned range gains a key", []func(ipam.StoreTx) error{put("y/1", "1")}, put("y/0", "3")},
+				{"scanned key deleted", []func(ipam.StoreTx) error{put("y/1", "1"), put("y/2", "2")}, del("y/1")},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					a, b := pair()
@@ -105,7 +105,7 @@ func TestSerializable(t *testing.T) {
 					// a sums x/1, x/2, x/3 and everything under y/, and
 					// stores the sum: it must always match the data.
 					var sum int
-					read := func(tx ipam.Tx) error {
+					read := func(tx ipam.StoreTx) error {
 						sum = getInt(t, tx, "x/1") + getInt(t, tx, "x/2") + getInt(t, tx, "x/3")
 						return tx.Scan([]byte("y/"), func(_, v []byte) error {
 							n, _ := strconv.Atoi(string(v))
@@ -113,11 +113,11 @@ func TestSerializable(t *testing.T) {
 							return nil
 						})
 					}
-					write := func(tx ipam.Tx) error { return tx.Put([]byte("sum"), []byte(strconv.Itoa(sum))) }
+					write := func(tx ipam.StoreTx) error { return tx.Put([]byte("sum"), []byte(strconv.Itoa(sum))) }
 					if runs := interleave(t, a, b, read, write, tc.other); runs != 2 {
 						t.Errorf("a ran %d times, want 2 (a conflict, then a clean run)", runs)
 					}
-					err := a.View(ctx, func(tx ipam.Tx) error {
+					err := a.View(ctx, func(tx ipam.StoreTx) error {
 						var want int
 						if err := read(tx); err != nil {
 							return err
@@ -135,7 +135,7 @@ func TestSerializable(t *testing.T) {
 			}
 			t.Run("unrelated write does not conflict", func(t *testing.T) {
 				a, b := pair()
-				runs := interleave(t, a, b, func(tx ipam.Tx) error { getInt(t, tx, "x/1"); return nil },
+				runs := interleave(t, a, b, func(tx ipam.StoreTx) error { getInt(t, tx, "x/1"); return nil },
 					put("sum", "0"), put("z", "1"))
 				if runs != 1 {
 					t.Errorf("a ran %d times, want 1", runs)
@@ -151,7 +151,7 @@ func TestSerializable(t *testing.T) {
 					t.Cleanup(func() { s.Close() })
 					wg.Go(func() {
 						for range each {
-							err := s.Update(ctx, func(tx ipam.Tx) error {
+							err := s.Update(ctx, func(tx ipam.StoreTx) error {
 								return tx.Put([]byte("counter"), []byte(strconv.Itoa(getInt(t, tx, "counter")+1)))
 							})
 							if err != nil {
@@ -159,7 +159,7 @@ func TestSerializable(t *testing.T) {
 							}
 						}
 						// Only the first to see no "on/" key may add one.
-						err := s.Update(ctx, func(tx ipam.Tx) error {
+						err := s.Update(ctx, func(tx ipam.StoreTx) error {
 							n := 0
 							if err := tx.Scan([]byte("on/"), func(_, _ []byte) error { n++; return nil }); err != nil {
 								return err
@@ -177,7 +177,7 @@ func TestSerializable(t *testing.T) {
 				wg.Wait()
 				s := open(t, m.Endpoint, prefix)
 				defer s.Close()
-				_ = s.View(ctx, func(tx ipam.Tx) error {
+				_ = s.View(ctx, func(tx ipam.StoreTx) error {
 					if got := getInt(t, tx, "counter"); got != stores*each {
 						t.Errorf("counter = %d, want %d", got, stores*each)
 					}
@@ -251,8 +251,8 @@ func TestLostCommit(t *testing.T) {
 	m := etcdtest.Start(t, etcdtest.Config{})
 	cli := rawClient(t, m.Endpoint)
 	ctx := context.Background()
-	increment := func(runs *int) func(ipam.Tx) error {
-		return func(tx ipam.Tx) error {
+	increment := func(runs *int) func(ipam.StoreTx) error {
+		return func(tx ipam.StoreTx) error {
 			*runs++
 			return tx.Put([]byte("n"), []byte(strconv.Itoa(getInt(t, tx, "n")+1)))
 		}
@@ -313,7 +313,7 @@ func TestLostCommit(t *testing.T) {
 				resp, err := next(req)
 				if isCommit(req) && once {
 					once = false
-					if err := other.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("other"), nil) }); err != nil {
+					if err := other.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("other"), nil) }); err != nil {
 						t.Fatal(err)
 					}
 					r, err := cli.Get(ctx, "/lost/other")
@@ -358,7 +358,7 @@ func TestLostCommit(t *testing.T) {
 			l.mu.Lock()
 			l.txn = nil
 			l.mu.Unlock()
-			_ = other.View(ctx, func(tx ipam.Tx) error {
+			_ = other.View(ctx, func(tx ipam.StoreTx) error {
 				if n := getInt(t, tx, "n"); n != tc.wantN {
 					t.Errorf("n = %d, want %d", n, tc.wantN)
 				}
@@ -388,7 +388,7 @@ func TestPrefetch(t *testing.T) {
 	ctx := context.Background()
 	fill := func(s *Store) {
 		t.Helper()
-		err := s.Update(ctx, func(tx ipam.Tx) error {
+		err := s.Update(ctx, func(tx ipam.StoreTx) error {
 			for i := range 100 {
 				if err := tx.Put([]byte(fmt.Sprintf("o/net/%03d", i)), []byte(strconv.Itoa(i))); err != nil {
 					return err
@@ -409,7 +409,7 @@ func TestPrefetch(t *testing.T) {
 		fill(s)
 		kv := &countingKV{KVClient: s.kv}
 		s.kv = kv
-		err := s.View(ctx, func(tx ipam.Tx) error {
+		err := s.View(ctx, func(tx ipam.StoreTx) error {
 			for i := range 120 { // 20 of them absent
 				v, err := tx.Get([]byte(fmt.Sprintf("o/net/%03d", i)))
 				if err != nil {
@@ -442,28 +442,28 @@ func TestPrefetch(t *testing.T) {
 		defer b.Close()
 		fill(a)
 		sum := 0
-		read := func(tx ipam.Tx) error {
+		read := func(tx ipam.StoreTx) error {
 			sum = 0
 			for i := range 20 {
 				sum += getInt(t, tx, fmt.Sprintf("o/net/%03d", i))
 			}
 			return nil
 		}
-		write := func(tx ipam.Tx) error { return tx.Put([]byte("sum"), []byte(strconv.Itoa(sum))) }
+		write := func(tx ipam.StoreTx) error { return tx.Put([]byte("sum"), []byte(strconv.Itoa(sum))) }
 		for _, tc := range []struct {
 			name  string
-			other func(ipam.Tx) error
+			other func(ipam.StoreTx) error
 			runs  int
 		}{
-			{"read key changed", func(tx ipam.Tx) error { return tx.Put([]byte("o/net/015"), []byte("1000")) }, 2},
-			{"read key deleted", func(tx ipam.Tx) error { return tx.Delete([]byte("o/net/016")) }, 2},
-			{"key of the directory not read", func(tx ipam.Tx) error { return tx.Put([]byte("o/net/050"), []byte("7")) }, 1},
+			{"read key changed", func(tx ipam.StoreTx) error { return tx.Put([]byte("o/net/015"), []byte("1000")) }, 2},
+			{"read key deleted", func(tx ipam.StoreTx) error { return tx.Delete([]byte("o/net/016")) }, 2},
+			{"key of the directory not read", func(tx ipam.StoreTx) error { return tx.Put([]byte("o/net/050"), []byte("7")) }, 1},
 		} {
 			if runs := interleave(t, a, b, read, write, tc.other); runs != tc.runs {
 				t.Errorf("%s: ran %d times, want %d", tc.name, runs, tc.runs)
 			}
 		}
-		_ = a.View(ctx, func(tx ipam.Tx) error {
+		_ = a.View(ctx, func(tx ipam.StoreTx) error {
 			if err := read(tx); err != nil {
 				return err
 			}

@@ -49,7 +49,7 @@ func TestTLS(t *testing.T) {
 					t.Fatalf("Open = %v", err)
 				}
 				defer s.Close()
-				if err := s.Update(context.Background(), func(tx ipam.Tx) error { return tx.Put([]byte("k"), nil) }); err != nil {
+				if err := s.Update(context.Background(), func(tx ipam.StoreTx) error { return tx.Put([]byte("k"), nil) }); err != nil {
 					t.Errorf("Update over TLS: %v", err)
 				}
 				return

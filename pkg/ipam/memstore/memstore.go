@@ -80,7 +80,7 @@ func New() *Store {
 }
 
 // View runs fn in a read-only transaction on the current snapshot.
-func (s *Store) View(ctx context.Context, fn func(ipam.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore view: %w", err)
 	}
@@ -95,7 +95,7 @@ func (s *Store) View(ctx context.Context, fn func(ipam.Tx) error) error {
 
 // Update runs fn in a read-write transaction. Its writes are applied, all
 // at once, only if fn returns nil.
-func (s *Store) Update(ctx context.Context, fn func(ipam.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	if err := s.acquire(ctx); err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
-	"github.com/diktyo/diktyo/pkg/ipam/memstore/storetest"
+	"github.com/diktyo/diktyo/pkg/ipam/storetest"
 )
 
 func TestConformance(t *testing.T) {
@@ -22,7 +22,7 @@ func TestStrictness(t *testing.T) {
 	}{
 		{"slices are poisoned after the transaction", func(t *testing.T, s *Store) {
 			var kept, key []byte
-			_ = s.View(ctx, func(tx ipam.Tx) error {
+			_ = s.View(ctx, func(tx ipam.StoreTx) error {
 				kept, _ = tx.Get([]byte("a"))
 				return tx.Scan(nil, func(k, _ []byte) error { key = k; return nil })
 			})
@@ -31,8 +31,8 @@ func TestStrictness(t *testing.T) {
 			}
 		}},
 		{"tx after its transaction", func(t *testing.T, s *Store) {
-			var leaked ipam.Tx
-			_ = s.Update(ctx, func(tx ipam.Tx) error { leaked = tx; return nil })
+			var leaked ipam.StoreTx
+			_ = s.Update(ctx, func(tx ipam.StoreTx) error { leaked = tx; return nil })
 			if _, err := leaked.Get([]byte("a")); err == nil {
 				t.Error("Get after end succeeded")
 			}
@@ -41,17 +41,17 @@ func TestStrictness(t *testing.T) {
 			}
 		}},
 		{"Len and Bytes", func(t *testing.T, s *Store) {
-			_ = s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("bb"), []byte("123")) })
+			_ = s.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("bb"), []byte("123")) })
 			if s.Len() != 2 || s.Bytes() != 1+1+2+3 {
 				t.Errorf("Len %d Bytes %d, want 2 7", s.Len(), s.Bytes())
 			}
 		}},
 		{"closed", func(t *testing.T, s *Store) {
 			_ = s.Close()
-			if err := s.View(ctx, func(ipam.Tx) error { return nil }); err == nil {
+			if err := s.View(ctx, func(ipam.StoreTx) error { return nil }); err == nil {
 				t.Error("View after Close succeeded")
 			}
-			if err := s.Update(ctx, func(ipam.Tx) error { return nil }); err == nil {
+			if err := s.Update(ctx, func(ipam.StoreTx) error { return nil }); err == nil {
 				t.Error("Update after Close succeeded")
 			}
 		}},
@@ -60,7 +60,7 @@ func TestStrictness(t *testing.T) {
 			defer func() { s.writer <- struct{}{} }()
 			c, cancel := context.WithCancel(ctx)
 			cancel()
-			if err := s.Update(c, func(ipam.Tx) error { return nil }); err == nil {
+			if err := s.Update(c, func(ipam.StoreTx) error { return nil }); err == nil {
 				t.Error("Update with canceled context succeeded")
 			}
 		}},
@@ -68,7 +68,7 @@ func TestStrictness(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := New()
-			if err := s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("a"), []byte("1")) }); err != nil {
+			if err := s.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("a"), []byte("1")) }); err != nil {
 				t.Fatal(err)
 			}
 			tc.check(t, s)
@@ -78,7 +78,7 @@ func TestStrictness(t *testing.T) {
 
 func fill(b *testing.B, s *Store, n int) {
 	b.Helper()
-	err := s.Update(context.Background(), func(tx ipam.Tx) error {
+	err := s.Update(context.Background(), func(tx ipam.StoreTx) error {
 		for i := range n {
 			if err := tx.Put(fmt.Appendf(nil, "net/n%03d/%08d", i%100, i), make([]byte, 64)); err != nil {
 				return err
@@ -98,7 +98,7 @@ func BenchmarkUpdateOnePut(b *testing.B) {
 	b.ReportAllocs()
 	ctx := context.Background()
 	for b.Loop() {
-		err := s.Update(ctx, func(tx ipam.Tx) error { return tx.Put([]byte("net/n050/x"), []byte("v")) })
+		err := s.Update(ctx, func(tx ipam.StoreTx) error { return tx.Put([]byte("net/n050/x"), []byte("v")) })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func BenchmarkScanNetwork(b *testing.B) {
 	b.ReportAllocs()
 	ctx := context.Background()
 	for b.Loop() {
-		err := s.View(ctx, func(tx ipam.Tx) error {
+		err := s.View(ctx, func(tx ipam.StoreTx) error {
 			return tx.Scan([]byte("net/n050/"), func(_, _ []byte) error { return nil })
 		})
 		if err != nil {

@@ -185,7 +185,7 @@ func TestOpen(t *testing.T) {
 			if err != nil || len(nets) != 1 || nets[0].Name != "net1" {
 				t.Errorf("%s %s: FindNetworks = %v, %v", loc, how, nets, err)
 			}
-			if err := st.Update(ctx, func(ipam.Tx) error { return nil }); !errors.Is(err, ipam.ErrReadOnly) {
+			if err := st.Update(ctx, func(ipam.StoreTx) error { return nil }); !errors.Is(err, ipam.ErrReadOnly) {
 				t.Errorf("%s %s: Update = %v, want ErrReadOnly", loc, how, err)
 			}
 			if err := st.Close(); err != nil {

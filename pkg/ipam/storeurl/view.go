@@ -152,7 +152,7 @@ func ServeView(ctx context.Context, st ipam.Store, openErr error, r io.Reader, w
 		_ = errorFrame(bw, openErr)
 		return openErr
 	}
-	return st.View(ctx, func(tx ipam.Tx) error {
+	return st.View(ctx, func(tx ipam.StoreTx) error {
 		if err := writeFrame(bw, frameReady); err != nil {
 			return err
 		}
@@ -304,7 +304,7 @@ func (s *viewStore) kill() {
 }
 
 // View runs fn on the child's snapshot; ctx ending kills the child.
-func (s *viewStore) View(ctx context.Context, fn func(ipam.Tx) error) error {
+func (s *viewStore) View(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -328,7 +328,7 @@ func (s *viewStore) View(ctx context.Context, fn func(ipam.Tx) error) error {
 }
 
 // Update is refused: the child serves reads only.
-func (s *viewStore) Update(context.Context, func(ipam.Tx) error) error {
+func (s *viewStore) Update(context.Context, func(ipam.StoreTx) error) error {
 	return fmt.Errorf("update store %s: %w: this program reads etcd pools only; use diktyo-ipam", s.name, ipam.ErrReadOnly)
 }
 

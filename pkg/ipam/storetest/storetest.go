@@ -66,7 +66,7 @@ func ctx(t *testing.T) context.Context {
 
 func put(t *testing.T, s ipam.Store, kv ...string) {
 	t.Helper()
-	err := s.Update(ctx(t), func(tx ipam.Tx) error {
+	err := s.Update(ctx(t), func(tx ipam.StoreTx) error {
 		for i := 0; i+1 < len(kv); i += 2 {
 			if err := tx.Put([]byte(kv[i]), []byte(kv[i+1])); err != nil {
 				return err
@@ -83,7 +83,7 @@ func put(t *testing.T, s ipam.Store, kv ...string) {
 func dump(t *testing.T, s ipam.Store, prefix string) []string {
 	t.Helper()
 	var out []string
-	err := s.View(ctx(t), func(tx ipam.Tx) error {
+	err := s.View(ctx(t), func(tx ipam.StoreTx) error {
 		return tx.Scan([]byte(prefix), func(k, v []byte) error {
 			out = append(out, string(k)+"="+string(v))
 			return nil
@@ -98,7 +98,7 @@ func dump(t *testing.T, s ipam.Store, prefix string) []string {
 func get(t *testing.T, s ipam.Store, key string) []byte {
 	t.Helper()
 	var out []byte
-	err := s.View(ctx(t), func(tx ipam.Tx) error {
+	err := s.View(ctx(t), func(tx ipam.StoreTx) error {
 		v, err := tx.Get([]byte(key))
 		if v != nil {
 			out = append([]byte{}, v...)
@@ -115,18 +115,18 @@ func testGetPutDelete(t *testing.T, s ipam.Store) {
 	put(t, s, "a", "1", "b", "2", "empty", "")
 	steps := []struct {
 		name string
-		op   func(ipam.Tx) error
+		op   func(ipam.StoreTx) error
 		key  string
 		want []byte // nil: absent
 	}{
 		{"absent", nil, "zz", nil},
 		{"present", nil, "a", []byte("1")},
 		{"empty value is present", nil, "empty", []byte{}},
-		{"overwrite", func(tx ipam.Tx) error { return tx.Put([]byte("a"), []byte("one")) }, "a", []byte("one")},
-		{"delete", func(tx ipam.Tx) error { return tx.Delete([]byte("b")) }, "b", nil},
-		{"delete missing", func(tx ipam.Tx) error { return tx.Delete([]byte("nope")) }, "nope", nil},
-		{"delete twice", func(tx ipam.Tx) error { return tx.Delete([]byte("b")) }, "b", nil},
-		{"nil value", func(tx ipam.Tx) error { return tx.Put([]byte("n"), nil) }, "n", []byte{}},
+		{"overwrite", func(tx ipam.StoreTx) error { return tx.Put([]byte("a"), []byte("one")) }, "a", []byte("one")},
+		{"delete", func(tx ipam.StoreTx) error { return tx.Delete([]byte("b")) }, "b", nil},
+		{"delete missing", func(tx ipam.StoreTx) error { return tx.Delete([]byte("nope")) }, "nope", nil},
+		{"delete twice", func(tx ipam.StoreTx) error { return tx.Delete([]byte("b")) }, "b", nil},
+		{"nil value", func(tx ipam.StoreTx) error { return tx.Put([]byte("n"), nil) }, "n", []byte{}},
 	}
 	for _, st := range steps {
 		if st.op != nil {
@@ -167,7 +167,7 @@ func testScan(t *testing.T, s ipam.Store) {
 
 func testReadYourWrites(t *testing.T, s ipam.Store) {
 	put(t, s, "k1", "old", "k2", "old", "k4", "old")
-	err := s.Update(ctx(t), func(tx ipam.Tx) error {
+	err := s.Update(ctx(t), func(tx ipam.StoreTx) error {
 		steps := []struct {
 			name string
 			op   func() error
@@ -214,7 +214,7 @@ var errAbort = errors.New("abort")
 func testAtomicity(t *testing.T, s ipam.Store) {
 	put(t, s, "a", "1", "b", "2")
 	before := dump(t, s, "")
-	err := s.Update(ctx(t), func(tx ipam.Tx) error {
+	err := s.Update(ctx(t), func(tx ipam.StoreTx) error {
 		for i := range 100 {
 			if err := tx.Put([]byte("n"+strconv.Itoa(i)), []byte("x")); err != nil {
 				return err
@@ -244,7 +244,7 @@ func testPanic(t *testing.T, s ipam.Store) {
 				t.Error("panic did not propagate")
 			}
 		}()
-		_ = s.Update(ctx(t), func(tx ipam.Tx) error {
+		_ = s.Update(ctx(t), func(tx ipam.StoreTx) error {
 			_ = tx.Put([]byte("a"), []byte("changed"))
 			panic("boom")
 		})
@@ -257,7 +257,7 @@ func testPanic(t *testing.T, s ipam.Store) {
 
 func testPutCopies(t *testing.T, s ipam.Store) {
 	k, v := []byte("key"), []byte("value")
-	err := s.Update(ctx(t), func(tx ipam.Tx) error {
+	err := s.Update(ctx(t), func(tx ipam.StoreTx) error {
 		if err := tx.Put(k, v); err != nil {
 			return err
 		}
@@ -274,7 +274,7 @@ func testPutCopies(t *testing.T, s ipam.Store) {
 }
 
 func testWriteInView(t *testing.T, s ipam.Store) {
-	err := s.View(ctx(t), func(tx ipam.Tx) error {
+	err := s.View(ctx(t), func(tx ipam.StoreTx) error {
 		if err := tx.Put([]byte("a"), []byte("1")); !errors.Is(err, ipam.ErrReadOnly) {
 			t.Errorf("Put in View = %v, want ErrReadOnly", err)
 		}
@@ -290,7 +290,7 @@ func testWriteInView(t *testing.T, s ipam.Store) {
 
 func testWriteInScan(t *testing.T, s ipam.Store) {
 	put(t, s, "a", "1", "b", "2")
-	err := s.Update(ctx(t), func(tx ipam.Tx) error {
+	err := s.Update(ctx(t), func(tx ipam.StoreTx) error {
 		return tx.Scan(nil, func(k, _ []byte) error {
 			return tx.Delete(k)
 		})
@@ -306,7 +306,7 @@ func testWriteInScan(t *testing.T, s ipam.Store) {
 func testScanStops(t *testing.T, s ipam.Store) {
 	put(t, s, "a", "1", "b", "2", "c", "3")
 	var seen []string
-	err := s.View(ctx(t), func(tx ipam.Tx) error {
+	err := s.View(ctx(t), func(tx ipam.StoreTx) error {
 		return tx.Scan(nil, func(k, _ []byte) error {
 			seen = append(seen, string(k))
 			if string(k) == "b" {
@@ -330,7 +330,7 @@ func testBadKeys(t *testing.T, s ipam.Store) {
 		{"too long", bytes.Repeat([]byte("k"), 32769)},
 	}
 	for _, tc := range tests {
-		err := s.Update(ctx(t), func(tx ipam.Tx) error { return tx.Put(tc.key, []byte("v")) })
+		err := s.Update(ctx(t), func(tx ipam.StoreTx) error { return tx.Put(tc.key, []byte("v")) })
 		if err == nil {
 			t.Errorf("Put(%s key) succeeded, want an error", tc.name)
 		}
@@ -355,7 +355,7 @@ func testRandom(t *testing.T, s ipam.Store) {
 	for round := range 60 {
 		abort := rng.IntN(4) == 0
 		next := maps(model)
-		err := s.Update(ctx(t), func(tx ipam.Tx) error {
+		err := s.Update(ctx(t), func(tx ipam.StoreTx) error {
 			for range 1 + rng.IntN(20) {
 				k := key()
 				if rng.IntN(3) == 0 {
@@ -423,7 +423,7 @@ func testConcurrent(t *testing.T, s ipam.Store) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				err := s.Update(ctx(t), func(tx ipam.Tx) error {
+				err := s.Update(ctx(t), func(tx ipam.StoreTx) error {
 					v, err := tx.Get([]byte("counter"))
 					if err != nil {
 						return err
@@ -436,7 +436,7 @@ func testConcurrent(t *testing.T, s ipam.Store) {
 					return
 				}
 				// Readers run alongside writers.
-				if err := s.View(ctx(t), func(tx ipam.Tx) error {
+				if err := s.View(ctx(t), func(tx ipam.StoreTx) error {
 					_, err := tx.Get([]byte("counter"))
 					return err
 				}); err != nil {
@@ -462,7 +462,7 @@ func testWriterBusy(t *testing.T, s ipam.Store) {
 	holding, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Update(ctx(t), func(tx ipam.Tx) error {
+		done <- s.Update(ctx(t), func(tx ipam.StoreTx) error {
 			close(holding)
 			<-release
 			return tx.Put([]byte("first"), []byte("1"))
@@ -472,14 +472,14 @@ func testWriterBusy(t *testing.T, s ipam.Store) {
 	c, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := s.Update(c, func(tx ipam.Tx) error { return tx.Put([]byte("second"), []byte("2")) })
+	err := s.Update(c, func(tx ipam.StoreTx) error { return tx.Put([]byte("second"), []byte("2")) })
 	if !errors.Is(err, ipam.ErrBusy) {
 		t.Errorf("second Update = %v, want ErrBusy", err)
 	}
 	if waited := time.Since(start); waited > 5*time.Second {
 		t.Errorf("second Update waited %v for a 50ms deadline", waited)
 	}
-	if err := s.View(ctx(t), func(ipam.Tx) error { return nil }); err != nil {
+	if err := s.View(ctx(t), func(ipam.StoreTx) error { return nil }); err != nil {
 		t.Errorf("View while a writer runs: %v", err)
 	}
 	close(release)
