@@ -318,11 +318,8 @@ func TestDUID(t *testing.T) {
 	if dl, ok := d.(*dhcpv6.DUIDLLT); !ok || dl.Time != 86400 || !bytes.Equal(dl.LinkLayerAddr, serverMAC) {
 		t.Errorf("DUID-LLT %v", d)
 	}
-	// Stable: the same inputs give the same DUID, so replies across
-	// restarts carry the same server ID.
-	if !bytes.Equal(DUIDLLT(serverMAC, at), DUIDLLT(serverMAC, at)) {
-		t.Error("DUIDLLT not deterministic")
-	}
+	// The DUID the daemon really uses, across two starts: nfdhcpd/e2e
+	// TestServerDUID.
 }
 
 func TestNewResponderErrors(t *testing.T) {

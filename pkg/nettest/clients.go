@@ -272,6 +272,13 @@ slaac hwaddr
 // /var/lib/dhcpcd and /run are empty tmpfs (its state paths are global),
 // with the package's script and config.
 func dhcpcd(t testing.TB, ns *NS, ifname string, args []string) (*clientRun, string, error) {
+	return dhcpcdUntil(t, ns, ifname, args, nil)
+}
+
+// dhcpcdUntil is dhcpcd; with done non-nil dhcpcd runs without -1 (it
+// would exit as soon as it has an address) and is stopped once done
+// reports true for its script records, or at ClientTimeout.
+func dhcpcdUntil(t testing.TB, ns *NS, ifname string, args []string, done func([]map[string]string) bool) (*clientRun, string, error) {
 	t.Helper()
 	RequireRoot(t, "dhcpcd", "unshare")
 	r, err := newClientRun(t, "dhcpcd")
@@ -284,9 +291,35 @@ func dhcpcd(t testing.TB, ns *NS, ifname string, args []string) (*clientRun, str
 	ctx, cancel := context.WithTimeout(context.Background(), ClientTimeout)
 	defer cancel()
 	sh := `mount -t tmpfs nettest /var/lib/dhcpcd && mount -t tmpfs nettest /run && exec dhcpcd "$@"`
-	argv := append([]string{"unshare", "-m", "sh", "-c", sh, "dhcpcd",
-		"-f", r.path("conf"), "-c", r.script, "--nohook", "resolv.conf", "-1", "-B"}, args...)
-	out, err := r.run(ns.Exec(ctx, append(argv, ifname)...))
+	argv := []string{"unshare", "-m", "sh", "-c", sh, "dhcpcd", "-f", r.path("conf"), "-c", r.script, "--nohook", "resolv.conf", "-B"}
+	if done == nil {
+		argv = append(argv, "-1")
+	}
+	argv = append(argv, args...)
+	cmd := ns.Exec(ctx, append(argv, ifname)...)
+	if done != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+					if done(r.records()) {
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+	}
+	out, err := r.run(cmd)
+	if done != nil && done(r.records()) {
+		err = nil // stopped by us once it had what was asked
+	}
 	return r, out, err
 }
 
@@ -319,15 +352,21 @@ type SLAAC struct {
 	Output string
 }
 
-// Dhcpcd6 runs `dhcpcd -6 -1 -B -t 30` (router solicitation, SLAAC, then an
+// Dhcpcd6 runs `dhcpcd -6 -B -t 30` (router solicitation, SLAAC, then an
 // Information-Request when the RA says O) on ifname in ns, with the
 // kernel's own RA processing off there so that everything found was done
-// by dhcpcd, and reads the addresses and default routes back.
+// by dhcpcd, until dhcpcd reported the DHCPv6 information (so only where
+// the RA says O), and reads the addresses and default routes back.
 func Dhcpcd6(t testing.TB, ns *NS, ifname string, args ...string) (SLAAC, error) {
 	t.Helper()
 	RequireRoot(t, "dhcpcd", "unshare")
 	ns.Sysctl(t, "net/ipv6/conf/"+ifname+"/accept_ra", "0")
-	r, out, err := dhcpcd(t, ns, ifname, append([]string{"-6", "-t", "30"}, args...))
+	// Run until the stateless DHCPv6 information is in, not only the
+	// address: dhcpcd -1 may exit before the Reply arrives.
+	r, out, err := dhcpcdUntil(t, ns, ifname, append([]string{"-6", "-t", "30"}, args...), func(recs []map[string]string) bool {
+		_, err := Info6Of(recs)
+		return err == nil
+	})
 	if r == nil {
 		return SLAAC{}, err
 	}

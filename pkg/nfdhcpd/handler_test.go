@@ -266,18 +266,33 @@ func TestHandlerDisabled(t *testing.T) {
 	}
 }
 
-// FuzzHandler feeds arbitrary payloads to every function: no panic, never
-// a frame for a tap without a binding, always Drop for a known tap.
+// FuzzHandler feeds arbitrary payloads to every function: no panic, Drop
+// for a known tap and frames only out of that tap, Accept for a tap
+// without a binding and no frame at all.
 func FuzzHandler(f *testing.F) {
 	f.Add(uint8(0), discover(vmMAC1))
 	f.Add(uint8(1), ndp.BuildRS(nil, vmMAC1, ndp.LinkLocal(vmMAC1))[14:])
 	f.Add(uint8(3), dhcp6.BuildInformationRequest(nil, vmMAC1, ndp.LinkLocal(vmMAC1), 1, nil)[14:])
 	f.Fuzz(func(t *testing.T, p uint8, payload []byte) {
-		rec := &recorder{}
+		rec := &recorder{keep: true}
 		e := testEngine(t, rec)
 		q := newQueueHandler(e, proto(p%uint8(numProtos)))
 		if v := q.handle(&nfqueue.Packet{InDev: idxTap1, HWAddr: vmMAC1, Payload: payload}); v != nfqueue.Drop {
-			t.Fatalf("verdict %v", v)
+			t.Fatalf("known tap: verdict %v, want drop", v)
+		}
+		sent := len(rec.ifs)
+		for _, ifindex := range rec.ifs {
+			if ifindex != idxTap1 {
+				t.Fatalf("frame sent out of interface %d, not the known tap %d", ifindex, idxTap1)
+			}
+		}
+		// The same payload from a tap without a binding: let through,
+		// and nothing sent anywhere.
+		if v := q.handle(&nfqueue.Packet{InDev: idxNone, HWAddr: vmMAC1, Payload: payload}); v != nfqueue.Accept {
+			t.Fatalf("unknown tap: verdict %v, want accept", v)
+		}
+		if len(rec.ifs) != sent {
+			t.Fatalf("a frame was sent for a tap without a binding (to %d)", rec.ifs[len(rec.ifs)-1])
 		}
 		if n := value(e.m.p[q.proto].panics); n != 0 {
 			t.Fatal("handler panicked")
