@@ -13,7 +13,8 @@
 // small batch whose cost does not depend on the number of NICs:
 //
 //   - No per-NIC chains or tables: creating or deleting a chain with a hook
-//     cost 8–46 ms per transaction on this kernel.
+//     is the slowest nf_tables transaction there is (docs/PERFORMANCE.md
+//     has the measurements behind these choices).
 //   - No verdict-map elements per NIC: inserting a jump element makes
 //     nf_tables re-validate every jump of the table at commit, which grows
 //     with the number of NICs. Per-NIC data is in sets and in maps to plain
@@ -21,7 +22,7 @@
 //   - No deletions on the hot path: a transaction that deletes anything
 //     leaves work for an RCU grace period, and closing the netlink socket
 //     then waits for it (the NETLINK_URELEASE notifier flushes nf_tables'
-//     destroy work): 13–16 ms here. Remove therefore gives the NIC's
+//     destroy work), about one grace period. Remove therefore gives the NIC's
 //     elements a timeout of ExpireAfter instead of deleting them: they stop
 //     matching when it passes (and are not listed by the kernel any more);
 //     the sets' garbage collection frees them within about a second. Init
