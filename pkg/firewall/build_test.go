@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
 
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
@@ -88,7 +90,8 @@ func (r *recorder) dial(req []netlink.Message) ([]netlink.Message, error) {
 func TestMessageStream(t *testing.T) {
 	for _, mode := range []QueueMode{QueueXT, QueueNative} {
 		rec := &recorder{}
-		fw, err := New(Options{testDial: rec.dial, Queue: mode})
+		fw, err := New(Options{Queue: mode, testConn: []nftables.ConnOption{nftables.WithTestDial(rec.dial)},
+			testDial: func() *netlink.Conn { return nltest.Dial(rec.dial) }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 
 	"github.com/diktyo/diktyo/pkg/netplan"
@@ -52,8 +51,12 @@ type Options struct {
 	// Timeout bounds each netlink exchange (0: DefaultTimeout).
 	Timeout time.Duration
 
-	// testDial replaces the kernel (unit tests record the messages).
-	testDial nltest.Func
+	// Test hooks that replace the kernel (unit tests record the
+	// messages; they build both with mdlayher/netlink's nltest, which
+	// production code does not link): the nftables connection's options
+	// and the socket of element batches.
+	testConn []nftables.ConnOption
+	testDial func() *netlink.Conn
 }
 
 // Firewall applies NIC filters to diktyo's nftables tables.
@@ -78,8 +81,8 @@ func New(opts Options) (*Firewall, error) {
 		opts.MACMask = DefaultMACMask()
 	}
 	var co []nftables.ConnOption
-	if opts.testDial != nil {
-		co = append(co, nftables.WithTestDial(opts.testDial))
+	if opts.testConn != nil {
+		co = append(co, opts.testConn...)
 	} else {
 		co = append(co, nftables.WithSockOptions(func(c *netlink.Conn) error {
 			if err := forceReadBuffer(c, batchReadBuffer); err != nil {
@@ -128,7 +131,7 @@ func forceReadBuffer(c *netlink.Conn, n int) error {
 // dial opens the socket of one element batch.
 func (fw *Firewall) dial() (*netlink.Conn, error) {
 	if fw.opts.testDial != nil {
-		return nltest.Dial(fw.opts.testDial), nil
+		return fw.opts.testDial(), nil
 	}
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fw.opts.NetNS})
 	if err != nil {
