@@ -268,35 +268,35 @@ func must(b []byte, err error) []byte {
 // DHCPv6 server replies. legitFrames are what it may send; "end" last.
 func attackFrames(mac net.HardwareAddr, ip, eui, ll netip.Addr) [][]byte {
 	foreign := net.HardwareAddr{0x02, 0, 0, 0, 0x66, 0x66}
-	sn, snMAC := solicitedNode(vicIP6)
+	sn, snMAC := nettest.SolicitedNode(vicIP6)
 	return [][]byte{
-		udp4(broadcast, foreign, ip, broadcast4, 1234, 9999, []byte(markerPrefix+"spoof-mac")),
-		udp4(broadcast, mac, netip.MustParseAddr("198.51.100.77"), broadcast4, 1234, 9999, []byte(markerPrefix+"spoof-ip")),
-		arp(broadcast, mac, 1, mac, gwIP, vicIP, "arp-spa"),
-		arp(broadcast, mac, 1, foreign, ip, vicIP, "arp-sha"),
-		udp6(allNodesMAC, mac, netip.MustParseAddr("2001:db8::77"), allNodes, 1234, 9999, []byte(markerPrefix+"spoof-ip6")),
-		icmp6(allNodesMAC, mac, ll, allNodes, ndTarget(ndNA, naOverride, gwIP6, ndOpt(optTLL, mac), markerOpt("na-target"))),
-		icmp6(allNodesMAC, mac, eui, allNodes, ndTarget(ndNA, naOverride, eui, ndOpt(optTLL, foreign), markerOpt("na-tlla"))),
+		nettest.UDP4(nettest.BroadcastMAC, foreign, ip, broadcast4, 0, 1234, 9999, []byte(nettest.MarkerPrefix+"spoof-mac")),
+		nettest.UDP4(nettest.BroadcastMAC, mac, netip.MustParseAddr("198.51.100.77"), broadcast4, 0, 1234, 9999, []byte(nettest.MarkerPrefix+"spoof-ip")),
+		nettest.ARP(nettest.BroadcastMAC, mac, 1, mac, gwIP, vicIP, "arp-spa"),
+		nettest.ARP(nettest.BroadcastMAC, mac, 1, foreign, ip, vicIP, "arp-sha"),
+		nettest.UDP6(nettest.AllNodesMAC, mac, netip.MustParseAddr("2001:db8::77"), nettest.AllNodes, nettest.IP6Opts{}, 1234, 9999, []byte(nettest.MarkerPrefix+"spoof-ip6")),
+		nettest.ICMP6(nettest.AllNodesMAC, mac, ll, nettest.AllNodes, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNA, nettest.NAOverride, gwIP6, nettest.NDOpt(nettest.OptTLL, mac), nettest.MarkerOpt("na-target"))),
+		nettest.ICMP6(nettest.AllNodesMAC, mac, eui, nettest.AllNodes, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNA, nettest.NAOverride, eui, nettest.NDOpt(nettest.OptTLL, foreign), nettest.MarkerOpt("na-tlla"))),
 		// Link-local NA targets: the EUI-64 one only.
-		icmp6(allNodesMAC, mac, ll, allNodes, ndTarget(ndNA, naOverride, netip.MustParseAddr("fe80::77"), ndOpt(optTLL, mac), markerOpt("na-ll"))),
-		icmp6(snMAC, mac, eui, sn, ndTarget(ndNS, 0, vicIP6, ndOpt(optSLL, foreign), markerOpt("ns-slla"))),
+		nettest.ICMP6(nettest.AllNodesMAC, mac, ll, nettest.AllNodes, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNA, nettest.NAOverride, netip.MustParseAddr("fe80::77"), nettest.NDOpt(nettest.OptTLL, mac), nettest.MarkerOpt("na-ll"))),
+		nettest.ICMP6(snMAC, mac, eui, sn, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNS, 0, vicIP6, nettest.NDOpt(nettest.OptSLL, foreign), nettest.MarkerOpt("ns-slla"))),
 		// Two source link-layer options: Open vSwitch zeroes both.
-		icmp6(snMAC, mac, eui, sn, ndTarget(ndNS, 0, vicIP6, ndOpt(optSLL, foreign), ndOpt(optSLL, mac), markerOpt("ns-2slla"))),
-		icmp6(allNodesMAC, mac, ll, allNodes, ra(ndOpt(optSLL, mac), markerOpt("ra"))),
-		udp4(broadcast, mac, ip, broadcast4, 67, 68, []byte(markerPrefix+"dhcp-server")),
-		udp6(allNodesMAC, mac, ll, allNodes, 547, 546, []byte(markerPrefix+"dhcpv6-server")),
+		nettest.ICMP6(snMAC, mac, eui, sn, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNS, 0, vicIP6, nettest.NDOpt(nettest.OptSLL, foreign), nettest.NDOpt(nettest.OptSLL, mac), nettest.MarkerOpt("ns-2slla"))),
+		nettest.ICMP6(nettest.AllNodesMAC, mac, ll, nettest.AllNodes, nettest.IP6Opts{}, nettest.RouterAdvertisement(nettest.NDOpt(nettest.OptSLL, mac), nettest.MarkerOpt("ra"))),
+		nettest.UDP4(nettest.BroadcastMAC, mac, ip, broadcast4, 0, 67, 68, []byte(nettest.MarkerPrefix+"dhcp-server")),
+		nettest.UDP6(nettest.AllNodesMAC, mac, ll, nettest.AllNodes, nettest.IP6Opts{}, 547, 546, []byte(nettest.MarkerPrefix+"dhcpv6-server")),
 	}
 }
 
 func legitFrames(mac net.HardwareAddr, ip, eui, ll netip.Addr) [][]byte {
-	sn, snMAC := solicitedNode(vicIP6)
+	sn, snMAC := nettest.SolicitedNode(vicIP6)
 	return [][]byte{
-		udp4(broadcast, mac, ip, broadcast4, 1234, 9999, []byte(markerPrefix+"legit")),
-		udp6(allNodesMAC, mac, ll, allNodes, 1234, 9999, []byte(markerPrefix+"legit6")),
-		icmp6(allNodesMAC, mac, eui, allNodes, ndTarget(ndNA, naOverride, eui, ndOpt(optTLL, mac), markerOpt("legit-na"))),
-		icmp6(snMAC, mac, eui, sn, ndTarget(ndNS, 0, vicIP6, ndOpt(optSLL, mac), markerOpt("legit-ns"))),
-		icmp6(snMAC, mac, unspecified6, sn, ndTarget(ndNS, 0, eui, markerOpt("legit-dad"))),
-		udp4(broadcast, mac, ip, broadcast4, 1234, 9999, []byte(markerPrefix+"end")),
+		nettest.UDP4(nettest.BroadcastMAC, mac, ip, broadcast4, 0, 1234, 9999, []byte(nettest.MarkerPrefix+"legit")),
+		nettest.UDP6(nettest.AllNodesMAC, mac, ll, nettest.AllNodes, nettest.IP6Opts{}, 1234, 9999, []byte(nettest.MarkerPrefix+"legit6")),
+		nettest.ICMP6(nettest.AllNodesMAC, mac, eui, nettest.AllNodes, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNA, nettest.NAOverride, eui, nettest.NDOpt(nettest.OptTLL, mac), nettest.MarkerOpt("legit-na"))),
+		nettest.ICMP6(snMAC, mac, eui, sn, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNS, 0, vicIP6, nettest.NDOpt(nettest.OptSLL, mac), nettest.MarkerOpt("legit-ns"))),
+		nettest.ICMP6(snMAC, mac, unspecified6, sn, nettest.IP6Opts{}, nettest.NDTarget(nettest.NDNS, 0, eui, nettest.MarkerOpt("legit-dad"))),
+		nettest.UDP4(nettest.BroadcastMAC, mac, ip, broadcast4, 0, 1234, 9999, []byte(nettest.MarkerPrefix+"end")),
 	}
 }
 
@@ -369,8 +369,8 @@ func TestE2EOpenvSwitchAntiSpoof(t *testing.T) {
 
 // markerName is the marker of a test frame.
 func markerName(f []byte) string {
-	i := bytes.Index(f, []byte(markerPrefix))
-	name := f[i+len(markerPrefix):]
+	i := bytes.Index(f, []byte(nettest.MarkerPrefix))
+	name := f[i+len(nettest.MarkerPrefix):]
 	if j := bytes.IndexByte(name, 0); j >= 0 {
 		name = name[:j]
 	}
@@ -379,7 +379,7 @@ func markerName(f []byte) string {
 
 // TestE2EOpenvSwitchPrivate: on a private-filtered network, a VM of
 // another MAC prefix on the same bridge reaches an Open vSwitch VM
-// neither by unicast nor by broadcast (ARP included); a VM of the same
+// neither by unicast nor by nettest.BroadcastMAC (ARP included); a VM of the same
 // prefix, and the network's router, do.
 func TestE2EOpenvSwitchPrivate(t *testing.T) {
 	o := newOVSHost(t)
@@ -410,10 +410,10 @@ func TestE2EOpenvSwitchPrivate(t *testing.T) {
 	wait := startCapture(t, v, 5*time.Second)
 	sameMAC := net.HardwareAddr{0xaa, 0, 0, 0x0d, 0xf1, 0x79}
 	otherMAC := net.HardwareAddr{0xaa, 0x10, 0, 0, 0, 0x0c}
-	openRaw(t, other, 0).send(t, udp4(broadcast, otherMAC, netip.MustParseAddr("198.51.100.12"), broadcast4, 1, 9, []byte(markerPrefix+"other")),
-		arp(broadcast, otherMAC, 1, otherMAC, netip.MustParseAddr("198.51.100.12"), vmIP, "other-arp"))
-	openRaw(t, same, 0).send(t, udp4(broadcast, sameMAC, netip.MustParseAddr("198.51.100.3"), broadcast4, 1, 9, []byte(markerPrefix+"same")),
-		udp4(broadcast, sameMAC, netip.MustParseAddr("198.51.100.3"), broadcast4, 1, 9, []byte(markerPrefix+"end")))
+	openRaw(t, other, 0).send(t, nettest.UDP4(nettest.BroadcastMAC, otherMAC, netip.MustParseAddr("198.51.100.12"), broadcast4, 0, 1, 9, []byte(nettest.MarkerPrefix+"other")),
+		nettest.ARP(nettest.BroadcastMAC, otherMAC, 1, otherMAC, netip.MustParseAddr("198.51.100.12"), vmIP, "other-arp"))
+	openRaw(t, same, 0).send(t, nettest.UDP4(nettest.BroadcastMAC, sameMAC, netip.MustParseAddr("198.51.100.3"), broadcast4, 0, 1, 9, []byte(nettest.MarkerPrefix+"same")),
+		nettest.UDP4(nettest.BroadcastMAC, sameMAC, netip.MustParseAddr("198.51.100.3"), broadcast4, 0, 1, 9, []byte(nettest.MarkerPrefix+"end")))
 	if got := wait(); !slices.Equal(got, []string{"end", "same"}) {
 		t.Errorf("the private VM received %q, want the same prefix's only", got)
 	}
@@ -640,7 +640,7 @@ func TestE2EOpenvSwitchNfdhcpd(t *testing.T) {
 	if info, err := nettest.Dhclient6Stateless(t, v, "eth0"); err != nil || !slices.Equal(info.DNS, c6dns) {
 		t.Errorf("stateless DHCPv6: %+v, %v\nnfdhcpd:\n%s", info, err, logs())
 	}
-	openRaw(t, v, 0).send(t, udp4(broadcast, vmMAC, vmIP, broadcast4, 1234, 9999, []byte(markerPrefix+"end")))
+	openRaw(t, v, 0).send(t, nettest.UDP4(nettest.BroadcastMAC, vmMAC, vmIP, broadcast4, 0, 1234, 9999, []byte(nettest.MarkerPrefix+"end")))
 	<-done
 	if dhcp != 0 {
 		t.Errorf("a port on the switch saw %d DHCP requests of the VM", dhcp)
