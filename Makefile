@@ -14,7 +14,7 @@ BENCHTIME ?= 1s
 
 # Debian packages the tests, benchmarks and demo use.
 DEB_DEPS := iproute2 nftables iptables python3 python3-bitarray \
-	isc-dhcp-client udhcpc dhcpcd-base ndisc6 dnsmasq-base python3-scapy \
+	isc-dhcp-client udhcpc dhcpcd-base ndisc6 dnsmasq-base \
 	tcpdump util-linux procps openvswitch-switch iputils-arping ethtool
 
 .PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck tidy-check netns-ready

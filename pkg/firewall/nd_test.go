@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"fmt"
-	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
-// The frames of testdata/nd.py the VM (attacker) sends. Spoofed ones
+// The frames of ndFrames the VM (attacker) sends. Spoofed ones
 // must never get past diktyo; legit ones (the forms real stacks send)
 // must. The spoofed forms that carry the VM's own MAC come first: were
 // they let through, they would repair the entries the ones after them
@@ -39,7 +38,7 @@ const (
 // and tapv (the victim), routed or bridged.
 type ndNet struct {
 	host, attacker, victim netNS
-	// args are nd.py's addresses.
+	// args are ndFrames' addresses.
 	args map[string]string
 	// neighbours are entries the kernel's NDP resolved (REACHABLE) and
 	// that the attack must not change.
@@ -281,31 +280,31 @@ func neighMAC(t *testing.T, ns netNS, dev, addr string) (mac, state string) {
 	return mac, state
 }
 
-// sendND sends nd.py's named frames from the VM's eth0 and returns their
-// markers.
+// sendND sends the named frames of ndFrames out of the VM's eth0, each
+// with its own marker (in the order given), and returns the markers.
 func sendND(t *testing.T, vm netNS, args map[string]string, names ...string) map[string]uint32 {
 	t.Helper()
-	cmd := []string{"/usr/bin/python3", "testdata/nd.py", "eth0"}
-	for _, k := range slices.Sorted(maps.Keys(args)) {
-		cmd = append(cmd, k+"="+args[k])
-	}
-	out := vm.exec(t, append(cmd, names...)...)
+	frames := ndFrames(args)
+	c := packetConn(t, vm, "eth0", 0)
 	sent := map[string]uint32{}
-	for line := range strings.Lines(out) {
-		name, m, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if v, err := strconv.ParseUint(m, 10, 32); ok && err == nil {
-			sent[name] = uint32(v)
+	for i, name := range names {
+		build, ok := frames[name]
+		if !ok {
+			t.Fatalf("no frame %q", name)
 		}
-	}
-	if len(sent) != len(names) {
-		t.Fatalf("nd.py sent %v, want %v:\n%s", sent, names, out)
+		marker := uint32(0xd1d00 + i)
+		if name == "dhcp-server" || name == "udp4" {
+			marker = uint32(0xd100 + i) // an IPv4 identification
+		}
+		sendRaw(t, c, build(marker)...)
+		sent[name] = marker
 	}
 	return sent
 }
 
 // observer records which test packets reach prerouting of its
 // namespace after diktyo's chains (priority 0): their flow label (IPv6)
-// or IP id (IPv4), which nd.py sets to each frame's marker.
+// or IP id (IPv4), which sendND sets to each frame's marker.
 type observer struct {
 	ns netNS
 	// only are the legit frames this observer gets (nil: all; the

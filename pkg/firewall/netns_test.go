@@ -1,13 +1,12 @@
 package firewall
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os/exec"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,7 +14,9 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfqueue"
+	"golang.org/x/sys/unix"
 )
 
 // allSteerings are the default queues with and without bypass, so that
@@ -234,44 +235,6 @@ func TestNoLeak(t *testing.T) {
 	}
 }
 
-// sniffer captures test frames on iface in ns for secs seconds.
-type sniffer struct {
-	cmd *exec.Cmd
-	out *bufio.Scanner
-}
-
-func startSniffer(t *testing.T, ns netNS, iface string, secs float64) *sniffer {
-	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns.name, "/usr/bin/python3", "testdata/pkt.py", "sniff", iface, fmt.Sprint(secs))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("/usr/bin/python3 with scapy (Debian python3-scapy): %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() || sc.Text() != "ready" {
-		t.Fatalf("sniffer did not start: %q", sc.Text())
-	}
-	return &sniffer{cmd: cmd, out: sc}
-}
-
-func (s *sniffer) seen() []string {
-	var out []string
-	for s.out.Scan() {
-		out = append(out, s.out.Text())
-	}
-	return out
-}
-
-func sendFrames(t *testing.T, ns netNS, iface, mac, ip, ll string, names ...string) {
-	t.Helper()
-	args := append([]string{"/usr/bin/python3", "testdata/pkt.py", "send", iface, mac, ip, ll}, names...)
-	ns.exec(t, args...)
-}
-
 // TestAntiSpoofTraffic: a VM behind tapvm on a bridge sends spoofed and
 // legit frames; a receiver on the same bridge sees only the legit ones.
 func TestAntiSpoofTraffic(t *testing.T) {
@@ -290,10 +253,26 @@ func TestAntiSpoofTraffic(t *testing.T) {
 	if err := fw.Apply(f); err != nil {
 		t.Fatal(err)
 	}
-	sn := startSniffer(t, rx, "eth0", 60)
-	all := []string{"legit", "legit6", "arp", "spoof-ip", "spoof-mac", "spoof-ip6", "dhcp-server", "ra", "vlan", "arp-spoof", "end"}
-	sendFrames(t, vm, "eth0", vmMAC, "198.18.0.2", "fe80::1234", all...)
-	got := sn.seen()
+	capture := packetConn(t, rx, "eth0", unix.ETH_P_ALL)
+	type result struct {
+		seen []string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		seen, err := nettest.CaptureMarkers(capture, 30*time.Second)
+		ch <- result{seen, err}
+	}()
+	frames := trafficFrames(mac(vmMAC), netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fe80::1234"))
+	send := packetConn(t, vm, "eth0", 0)
+	for _, name := range []string{"legit", "legit6", "arp", "spoof-ip", "spoof-mac", "spoof-ip6", "dhcp-server", "ra", "vlan", "arp-spoof", "end"} {
+		sendRaw(t, send, frames[name])
+	}
+	res := <-ch
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	got := res.seen
 	if want := []string{"arp", "end", "legit", "legit6"}; !slices.Equal(got, want) {
 		t.Errorf("receiver saw %v, want %v", got, want)
 	}
@@ -436,10 +415,7 @@ func TestQueueSteering(t *testing.T) {
 					return nfqueue.Drop
 				})
 			}()
-			vm.exec(t, "/usr/bin/python3", "-c", `
-from scapy.all import *
-conf.verb = 0
-sendp(Ether(src="aa:00:00:12:34:56", dst="ff:ff:ff:ff:ff:ff")/IP(src="0.0.0.0", dst="255.255.255.255")/UDP(sport=68, dport=67)/BOOTP(chaddr=bytes.fromhex("aa0000123456"))/DHCP(options=[("message-type","discover"),"end"]), iface="eth0")`)
+			sendRaw(t, packetConn(t, vm, "eth0", 0), discoverFrame(t, mac("aa:00:00:12:34:56")))
 			deadline := time.Now().Add(5 * time.Second)
 			for got.Load() == 0 && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
