@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
@@ -58,7 +59,7 @@ var (
 
 // dhcp wraps a BOOTP payload in a broadcast frame from src.
 func (g *hostile) dhcp(src net.HardwareAddr, p []byte) []byte {
-	return udp4Frame(src, broadcastMAC, netip.IPv4Unspecified(), bcast4, 68, 67, p)
+	return nettest.UDP4(nettest.BroadcastMAC, src, netip.IPv4Unspecified(), bcast4, 0, 68, 67, p)
 }
 
 // next returns the i-th hostile frame.
@@ -109,7 +110,8 @@ func (g *hostile) next(i int) []byte {
 	case 11: // RS garbage: bad checksum, hop limit, code, options
 		msg := append([]byte{133, byte(g.rng.IntN(2)), 0, 0, 0, 0, 0, 0}, g.randBytes(g.rng.IntN(64))...)
 		hops := []uint8{255, 64, 1}[g.rng.IntN(3)]
-		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 2}, linkLocal(g.mac), allRouters, hops, msg, g.rng.IntN(2) == 0)
+		return nettest.IP6(nettest.AllRoutersMAC, g.mac, linkLocal(g.mac), allRouters, unix.IPPROTO_ICMPV6,
+			nettest.IP6Opts{HopLimit: hops, BadChecksum: g.rng.IntN(2) == 0}, msg, 2)
 	case 12: // RS with a zero-length option or a SLLAO of another MAC, from a spoofed source
 		msg := []byte{133, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}
 		if g.rng.IntN(2) == 0 {
@@ -117,7 +119,7 @@ func (g *hostile) next(i int) []byte {
 			msg = append(msg, g.randMAC()...)
 		}
 		src := g.randMAC()
-		return icmp6Frame(src, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 2}, linkLocal(src), allRouters, 255, msg, false)
+		return nettest.ICMP6(nettest.AllRoutersMAC, src, linkLocal(src), allRouters, nettest.IP6Opts{}, msg)
 	case 13: // NS garbage: multicast target, truncated, bad options
 		msg := []byte{135, 0, 0, 0, 0, 0, 0, 0}
 		t := g.routerLL.As16()
@@ -126,15 +128,15 @@ func (g *hostile) next(i int) []byte {
 		}
 		msg = append(msg, t[:g.rng.IntN(17)]...)
 		msg = append(msg, g.randBytes(g.rng.IntN(24))...)
-		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, linkLocal(g.mac), netip.MustParseAddr("ff02::1:ff00:1"), 255, msg, false)
+		return nettest.ICMP6(net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, g.mac, linkLocal(g.mac), netip.MustParseAddr("ff02::1:ff00:1"), nettest.IP6Opts{}, msg)
 	case 14: // DAD-like NS from :: with a SLLAO (invalid)
 		t := g.routerLL.As16()
 		msg := append([]byte{135, 0, 0, 0, 0, 0, 0, 0}, t[:]...)
 		msg = append(append(msg, 1, 1), g.mac...)
-		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), 255, msg, false)
+		return nettest.ICMP6(net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, g.mac, netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), nettest.IP6Opts{}, msg)
 	default: // DHCPv6 garbage (UDP over IPv6 to ff02::1:2:547)
 		payload := append([]byte{byte(g.rng.IntN(16)), 1, 2, 3}, g.randBytes(g.rng.IntN(300))...)
-		return udp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0, 1, 0, 2}, linkLocal(g.mac), dhcp6Mcast, 546, 547, payload)
+		return nettest.UDP6(net.HardwareAddr{0x33, 0x33, 0, 1, 0, 2}, g.mac, linkLocal(g.mac), dhcp6Mcast, nettest.IP6Opts{HopLimit: 1}, 546, 547, payload)
 	}
 }
 

@@ -74,15 +74,22 @@ type IP6Opts struct {
 	HopLimit  uint8  // 0: 64
 	FlowLabel uint32 // 20 bits: a marker NDP ignores
 	HopByHop  bool   // an empty hop-by-hop options header before the message
+	// BadChecksum stores a wrong checksum (hostile frames).
+	BadChecksum bool
 }
 
 // IP6 is an Ethernet frame with an IPv6 packet carrying msg of protocol
-// proto, whose checksum (at sumAt; -1: none) is filled in.
+// proto, whose checksum (at sumAt; -1 or a message too short: none) is
+// filled in.
 func IP6(dst, src net.HardwareAddr, sip, dip netip.Addr, proto uint8, o IP6Opts, msg []byte, sumAt int) []byte {
 	msg = slices.Clone(msg)
-	if sumAt >= 0 {
+	if sumAt >= 0 && len(msg) >= sumAt+2 {
 		msg[sumAt], msg[sumAt+1] = 0, 0
-		binary.BigEndian.PutUint16(msg[sumAt:], Checksum6(sip, dip, proto, msg))
+		sum := Checksum6(sip, dip, proto, msg)
+		if o.BadChecksum {
+			sum ^= 0x5a5a
+		}
+		binary.BigEndian.PutUint16(msg[sumAt:], sum)
 	}
 	next, body := proto, msg
 	if o.HopByHop {
