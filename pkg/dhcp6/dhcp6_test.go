@@ -16,6 +16,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -63,28 +64,6 @@ func newTestResponder(t testing.TB, c Config) *Responder {
 	return r
 }
 
-// refChecksum is a naive UDP checksum over the IPv6 pseudo-header of an
-// IPv6 packet without extension headers; 0 means correct.
-func refChecksum(pkt []byte) uint16 {
-	plen := int(binary.BigEndian.Uint16(pkt[4:6]))
-	var b []byte
-	b = append(b, pkt[8:40]...)
-	b = binary.BigEndian.AppendUint32(b, uint32(plen))
-	b = append(b, 0, 0, 0, pkt[6])
-	b = append(b, pkt[40:40+plen]...)
-	if len(b)%2 == 1 {
-		b = append(b, 0)
-	}
-	var s uint32
-	for i := 0; i < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
-}
-
 func ir(src netip.Addr, duid []byte) []byte {
 	return slices.Clone(BuildInformationRequest(nil, vmMAC, src, xid, duid)[ip6frame.EthernetHeaderLen:])
 }
@@ -95,7 +74,7 @@ func fix(p []byte) []byte {
 	binary.BigEndian.PutUint16(p[4:], uint16(len(p)-40))
 	binary.BigEndian.PutUint16(p[44:], uint16(len(p)-40))
 	p[46], p[47] = 0, 0
-	c := refChecksum(p)
+	c := nettest.RefChecksum6(p)
 	if c == 0 {
 		c = 0xffff
 	}
@@ -148,7 +127,7 @@ func checkReply(t testing.TB, frame []byte, dstMAC net.HardwareAddr, dst netip.A
 	if binary.BigEndian.Uint16(u[0:]) != 547 || binary.BigEndian.Uint16(u[2:]) != dport || int(binary.BigEndian.Uint16(u[4:])) != len(u) {
 		t.Errorf("udp header % x", u[:8])
 	}
-	if refChecksum(pkt) != 0 || u[6]|u[7] == 0 {
+	if nettest.RefChecksum6(pkt) != 0 || u[6]|u[7] == 0 {
 		t.Error("UDP checksum does not verify")
 	}
 	m, err := dhcpv6.MessageFromBytes(u[8:])
@@ -367,7 +346,7 @@ func TestResultString(t *testing.T) {
 // insomniacslk/dhcp.
 func TestBuildInformationRequest(t *testing.T) {
 	f := BuildInformationRequest(nil, vmMAC, vmLL, xid, clientDUID)
-	if refChecksum(f[14:]) != 0 {
+	if nettest.RefChecksum6(f[14:]) != 0 {
 		t.Error("checksum")
 	}
 	m, err := dhcpv6.MessageFromBytes(f[14+48:])
@@ -442,7 +421,7 @@ func FuzzHandleDHCPv6(f *testing.F) {
 			return
 		}
 		h, err := ip6frame.Parse(out[14:])
-		if err != nil || refChecksum(out[14:]) != 0 {
+		if err != nil || nettest.RefChecksum6(out[14:]) != 0 {
 			t.Fatalf("reply header/checksum: %v", err)
 		}
 		msg := h.Payload[8:]

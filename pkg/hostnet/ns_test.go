@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/inetsum"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
@@ -210,7 +211,7 @@ func ping(t testing.TB, ns *testNS, dst netip.Addr, timeout time.Duration) error
 	for seq := uint16(1); time.Now().Before(deadline); seq++ {
 		msg := []byte{typ, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq), 'd', 'i', 'k', 't', 'y', 'o'}
 		if dst.Is4() {
-			binary.BigEndian.PutUint16(msg[2:], inetChecksum(msg))
+			binary.BigEndian.PutUint16(msg[2:], inetsum.Checksum(inetsum.Add(0, msg)))
 		}
 		if err := unix.Sendto(fd, msg, 0, sa); err != nil {
 			lastErr = err
@@ -234,20 +235,6 @@ func ping(t testing.TB, ns *testNS, dst netip.Addr, timeout time.Duration) error
 		lastErr = fmt.Errorf("no echo reply from %s", dst)
 	}
 	return fmt.Errorf("ping %s from %s: %w", dst, ns.name, lastErr)
-}
-
-func inetChecksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
 }
 
 // capture collects frames received on dev inside ns until stop returns

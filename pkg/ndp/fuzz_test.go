@@ -8,6 +8,7 @@ import (
 	mdndp "github.com/mdlayher/ndp"
 
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // fuzzReply checks that a reply is a valid frame and that the request
@@ -18,7 +19,7 @@ func fuzzReply(t *testing.T, r *Responder, p Packet, out []byte, rebuild func(h 
 	if err != nil || len(h.Payload) != len(out)-ip6frame.HeaderLen {
 		t.Fatalf("reply IPv6 header: %v", err)
 	}
-	if refChecksum(out[ip6frame.EthernetHeaderLen:]) != 0 {
+	if nettest.RefChecksum6(out[ip6frame.EthernetHeaderLen:]) != 0 {
 		t.Fatal("reply checksum does not verify")
 	}
 	if _, err := mdndp.ParseMessage(h.Payload); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -68,32 +69,10 @@ func newTestResponder(t testing.TB, c Config) *Responder {
 	return r
 }
 
-// refChecksum is an independent, naive ICMPv6/UDP checksum over the IPv6
-// pseudo-header; it returns 0 for a correct packet.
-func refChecksum(pkt []byte) uint16 {
-	plen := int(binary.BigEndian.Uint16(pkt[4:6]))
-	var b []byte
-	b = append(b, pkt[8:40]...)
-	b = binary.BigEndian.AppendUint32(b, uint32(plen))
-	b = append(b, 0, 0, 0, pkt[6])
-	b = append(b, pkt[40:40+plen]...)
-	if len(b)%2 == 1 {
-		b = append(b, 0)
-	}
-	var s uint32
-	for i := 0; i < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
-}
-
 // fix recomputes the ICMPv6 checksum of an IPv6 packet after a mutation.
 func fix(pkt []byte) []byte {
 	pkt[42], pkt[43] = 0, 0
-	c := refChecksum(pkt)
+	c := nettest.RefChecksum6(pkt)
 	pkt[42], pkt[43] = byte(c>>8), byte(c)
 	return pkt
 }
@@ -141,7 +120,7 @@ func checkFrame(t testing.TB, frame []byte, dstMAC, srcMAC net.HardwareAddr, src
 	if h.NextHeader != 58 || h.HopLimit != 255 || h.Src != src || h.Dst != dst {
 		t.Errorf("ipv6 header: nh %d hop %d %v → %v, want 58 255 %v → %v", h.NextHeader, h.HopLimit, h.Src, h.Dst, src, dst)
 	}
-	if c := refChecksum(pkt); c != 0 {
+	if c := nettest.RefChecksum6(pkt); c != 0 {
 		t.Errorf("ICMPv6 checksum does not verify (residue %#04x)", c)
 	}
 	m, err := mdndp.ParseMessage(h.Payload)
