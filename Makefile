@@ -80,7 +80,7 @@ fuzz:
 # rewrites docs/BENCHMARKS.md.
 bench: build
 	$(MAKE) deps EXTRA_DEPS="$(DEB_BENCH_DEPS)"
-	./testdata/bench/run.sh
+	./scripts/bench/run.sh
 
 demo: deps build
 	./scripts/demo/demo.sh

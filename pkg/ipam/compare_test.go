@@ -13,7 +13,7 @@ import (
 )
 
 // The benchmarks here run diktyo's pool on the real bbolt store, on the
-// workloads testdata/bench/ganeti_pool.py runs against Ganeti 3.0's
+// workloads scripts/bench/ganeti_pool.py runs against Ganeti 3.0's
 // AddressPool (make bench runs both side by side).
 
 func openBolt(b *testing.B) *boltstore.Store {

@@ -3,7 +3,7 @@
 # same topology, same load, one run. Prints a Markdown table on stdout (for
 # docs/BENCHMARKS.md); progress and each run's full report go to stderr.
 #
-#   sudo testdata/bench/dhcp/run.sh > table.md
+#   sudo scripts/bench/dhcp/run.sh > table.md
 #
 # Topologies (namespaces created here, removed on exit; TOPOLOGY picks):
 #   veth: host ns with tap0 = host end of a veth (02:00:00:00:00:01,

@@ -4,7 +4,7 @@
 # empty Go program. Prints a Markdown section on stdout (for
 # docs/BENCHMARKS.md, under the heading the caller gives it).
 #
-#   testdata/bench/hooks/run.sh > hooks.md
+#   scripts/bench/hooks/run.sh > hooks.md
 #
 # Knobs: RUNS (default 300) ops; each op runs every case once, in turn.
 set -euo pipefail

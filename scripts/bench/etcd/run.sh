@@ -1,5 +1,5 @@
 #!/bin/bash
-# The etcd part of make bench (testdata/bench/run.sh prints it under
+# The etcd part of make bench (scripts/bench/run.sh prints it under
 # "## etcd"): the pool on a three-member etcd cluster next to the bbolt
 # file, in the same run. Needs root (the members run in mount namespaces
 # of their own). Not pinned: the members and the load share the vCPUs.
@@ -36,7 +36,7 @@ allocation committed, then its release committed; latencies are those of
 the allocations, waiting for the lock included.
 
 \`\`\`
-./testdata/bench/etcd/run.sh    # this section alone, as root; make bench runs it too
+./scripts/bench/etcd/run.sh    # this section alone, as root; make bench runs it too
 go test -run '^\$' -bench 'EtcdAllocate|EtcdCreate|EtcdClusters' -benchtime $n ./pkg/ipam/etcdstore/
 go test -run '^\$' -bench 'ProcessAllocate' -benchtime 200x ./ipam/
 \`\`\`
