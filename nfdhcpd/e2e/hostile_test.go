@@ -12,6 +12,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
 )
@@ -109,7 +110,7 @@ func (g *hostile) next(i int) []byte {
 	case 11: // RS garbage: bad checksum, hop limit, code, options
 		msg := append([]byte{133, byte(g.rng.IntN(2)), 0, 0, 0, 0, 0, 0}, g.randBytes(g.rng.IntN(64))...)
 		hops := []uint8{255, 64, 1}[g.rng.IntN(3)]
-		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 2}, linkLocal(g.mac), allRouters, hops, msg, g.rng.IntN(2) == 0)
+		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 2}, eui64.LinkLocal(g.mac), allRouters, hops, msg, g.rng.IntN(2) == 0)
 	case 12: // RS with a zero-length option or a SLLAO of another MAC, from a spoofed source
 		msg := []byte{133, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}
 		if g.rng.IntN(2) == 0 {
@@ -117,7 +118,7 @@ func (g *hostile) next(i int) []byte {
 			msg = append(msg, g.randMAC()...)
 		}
 		src := g.randMAC()
-		return icmp6Frame(src, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 2}, linkLocal(src), allRouters, 255, msg, false)
+		return icmp6Frame(src, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 2}, eui64.LinkLocal(src), allRouters, 255, msg, false)
 	case 13: // NS garbage: multicast target, truncated, bad options
 		msg := []byte{135, 0, 0, 0, 0, 0, 0, 0}
 		t := g.routerLL.As16()
@@ -126,7 +127,7 @@ func (g *hostile) next(i int) []byte {
 		}
 		msg = append(msg, t[:g.rng.IntN(17)]...)
 		msg = append(msg, g.randBytes(g.rng.IntN(24))...)
-		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, linkLocal(g.mac), netip.MustParseAddr("ff02::1:ff00:1"), 255, msg, false)
+		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, eui64.LinkLocal(g.mac), netip.MustParseAddr("ff02::1:ff00:1"), 255, msg, false)
 	case 14: // DAD-like NS from :: with a SLLAO (invalid)
 		t := g.routerLL.As16()
 		msg := append([]byte{135, 0, 0, 0, 0, 0, 0, 0}, t[:]...)
@@ -134,7 +135,7 @@ func (g *hostile) next(i int) []byte {
 		return icmp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), 255, msg, false)
 	default: // DHCPv6 garbage (UDP over IPv6 to ff02::1:2:547)
 		payload := append([]byte{byte(g.rng.IntN(16)), 1, 2, 3}, g.randBytes(g.rng.IntN(300))...)
-		return udp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0, 1, 0, 2}, linkLocal(g.mac), dhcp6Mcast, 546, 547, payload)
+		return udp6Frame(g.mac, net.HardwareAddr{0x33, 0x33, 0, 1, 0, 2}, eui64.LinkLocal(g.mac), dhcp6Mcast, 546, 547, payload)
 	}
 }
 

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
 )
 
@@ -132,11 +133,6 @@ func (m Mode) Flags() (managed, other bool) {
 		return false, true
 	}
 }
-
-// LinkLocal returns the fe80::/64 EUI-64 address of a 48-bit MAC, the
-// router address nfdhcpd answers from (GRNET: the tap's MAC-derived
-// link-local).
-func LinkLocal(mac net.HardwareAddr) netip.Addr { return ip6frame.LinkLocal(mac) }
 
 // Result says what a handler did with a packet: Reply, or why not.
 type Result uint8
@@ -324,7 +320,7 @@ func BuildRA(dst []byte, p RAParams) []byte {
 	}
 	src := p.Src
 	if !src.IsValid() {
-		src = ip6frame.LinkLocal(p.SrcMAC)
+		src = eui64.LinkLocal(p.SrcMAC)
 	}
 	start := len(dst)
 	dst = ip6frame.AppendHeaders(dst, dstMAC, p.SrcMAC, src, dstIP, ip6frame.ProtoICMPv6, 255)
@@ -575,7 +571,7 @@ func (r *Responder) handle(dst []byte, p Packet, want uint8) ([]byte, Result) {
 	if len(p.SrcMAC) != 6 || !b.MACSpoof && !bytes.Equal(p.SrcMAC, b.MAC) {
 		return dst, DropMACMismatch
 	}
-	routerLL := ip6frame.LinkLocal(routerMAC)
+	routerLL := eui64.LinkLocal(routerMAC)
 	if typ == TypeRouterSolicitation {
 		return r.answerRS(dst, h, p.SrcMAC, routerMAC, routerLL, b)
 	}
@@ -612,7 +608,7 @@ func (r *Responder) answerNS(dst []byte, h ip6frame.Header, m []byte, srcMAC, ro
 	switch {
 	case target == routerLL:
 		override = true
-	case target == b.EUI64 || target == ip6frame.LinkLocal(b.MAC):
+	case target == b.EUI64 || target == eui64.LinkLocal(b.MAC):
 		return dst, IgnoredTarget
 	case !hasIPv6(b):
 		return dst, IgnoredNoIPv6
@@ -695,7 +691,7 @@ func scanOptions(opts []byte) (sllao []byte, res Result) {
 // The source address is srcMAC's link-local (RFC 4861 7.2.6: an address of
 // the sending interface).
 func BuildUnsolicitedNA(dst []byte, srcMAC net.HardwareAddr, target netip.Addr) []byte {
-	return appendNA(dst, allNodesMAC[:], srcMAC, ip6frame.LinkLocal(srcMAC), allNodes, target, naOverride)
+	return appendNA(dst, allNodesMAC[:], srcMAC, eui64.LinkLocal(srcMAC), allNodes, target, naOverride)
 }
 
 // BuildRS appends a router solicitation frame from srcMAC/src to ff02::2,

@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/ipam"
 )
 
 // Sentinel errors of Build and its helpers; test with errors.Is.
@@ -130,7 +130,7 @@ func Build(in Input) (*Plan, error) {
 		ip4 = e.IP
 	}
 	if netw != nil && netw.Subnet6.IsValid() && !e.Tags.Has(TagDisableIPv6) {
-		a, err := ipam.EUI64(netw.Subnet6, e.MAC)
+		a, err := eui64.Addr(netw.Subnet6, e.MAC)
 		if err != nil {
 			return nil, fmt.Errorf("%w: network %s: %w", ErrInvalid, netw.Name, err)
 		}
@@ -211,7 +211,7 @@ func Build(in Input) (*Plan, error) {
 		// nfdhcpd's router advertisements come from fe80::EUI-64 of the
 		// INDEV's MAC (the bridge's); a routed tap's is set below.
 		if p.Mode != ModeRouted && len(in.Facts.Link.MAC) == 6 {
-			p.Filter.RouterLL6 = linkLocal(in.Facts.Link.MAC)
+			p.Filter.RouterLL6 = eui64.LinkLocal(in.Facts.Link.MAC)
 		}
 		b := &binding.Binding{
 			Tap: e.Interface, InDev: indev, MAC: cloneMAC(e.MAC), Hostname: e.Instance,
@@ -274,7 +274,7 @@ func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) er
 		return fmt.Errorf("%w: TAP_CONSTANT_MAC %q: want 6 octets", ErrInvalid, in.Options.TapMAC)
 	}
 	p.Host.Tap.MAC = cloneMAC(in.Options.TapMAC)
-	p.Filter.RouterLL6 = linkLocal(in.Options.TapMAC)
+	p.Filter.RouterLL6 = eui64.LinkLocal(in.Options.TapMAC)
 	if in.Options.RoutedRequireTag && (netw == nil || in.Options.IPLessRoutedTag == "" || !netw.Tags.Has(in.Options.IPLessRoutedTag)) {
 		return nil
 	}
@@ -400,12 +400,6 @@ func ParseRTTables(r io.Reader) map[string]int {
 		m[f[1]] = int(n)
 	}
 	return m
-}
-
-// linkLocal is fe80::/64 with the modified EUI-64 of mac (6 octets).
-func linkLocal(mac net.HardwareAddr) netip.Addr {
-	a, _ := ipam.EUI64(netip.MustParsePrefix("fe80::/64"), mac)
-	return a
 }
 
 func cloneMAC(m net.HardwareAddr) net.HardwareAddr {
