@@ -13,6 +13,7 @@ import (
 	"github.com/google/nftables/expr"
 
 	"github.com/diktyo/diktyo/pkg/eui64"
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -540,10 +541,12 @@ func antiSpoofARP(guard ...Term) []Rule {
 	)
 }
 
-// ValidateTap checks that tap is usable as an interface and chain name.
+// ValidateTap checks that tap is usable as an interface and chain name
+// (pkg/ifname's rule); the error wraps ErrInvalidFilter and
+// ifname.ErrInvalid.
 func ValidateTap(tap string) error {
-	if tap == "" || len(tap) >= ifNameSize || strings.ContainsAny(tap, "/: \t\n\x00") {
-		return fmt.Errorf("tap %q: bad interface name: %w", tap, ErrInvalidFilter)
+	if err := ifname.Validate(tap); err != nil {
+		return fmt.Errorf("tap: %w: %w", ErrInvalidFilter, err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ndp"
 	"github.com/diktyo/diktyo/pkg/netplan"
 	"github.com/diktyo/diktyo/pkg/ovsflow"
@@ -576,8 +577,8 @@ func validate(h netplan.Host) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s: %w: %s", t.Name, ErrInvalid, fmt.Sprintf(format, args...))
 	}
-	if t.Name == "" || len(t.Name) >= unix.IFNAMSIZ || strings.ContainsAny(t.Name, "/ \t\n") {
-		return fmt.Errorf("tap %q: %w: bad device name", t.Name, ErrInvalid)
+	if err := ifname.Validate(t.Name); err != nil {
+		return fmt.Errorf("tap: %w: %w", ErrInvalid, err)
 	}
 	if t.MAC != nil && len(t.MAC) != 6 {
 		return bad("MAC %s is not Ethernet", t.MAC)

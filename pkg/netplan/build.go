@@ -14,6 +14,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ifname"
 )
 
 // Sentinel errors of Build and its helpers; test with errors.Is.
@@ -348,20 +349,11 @@ func ProfileOf(e *ganeti.IfupEnv) Profile {
 	return best
 }
 
-// ValidIfName checks a Linux interface name. Tap names end up in file
-// names and /proc/sys paths, so anything else is refused.
+// ValidIfName checks an interface name with pkg/ifname's rule; the error
+// wraps both ErrInvalid and ifname.ErrInvalid.
 func ValidIfName(s string) error {
-	if s == "" {
-		return fmt.Errorf("%w: empty interface name", ErrInvalid)
-	}
-	if len(s) > 15 || s == "." || s == ".." {
-		return fmt.Errorf("%w: interface name %q", ErrInvalid, s)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '/' || c == ':' {
-			return fmt.Errorf("%w: interface name %q", ErrInvalid, s)
-		}
+	if err := ifname.Validate(s); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
