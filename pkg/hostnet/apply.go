@@ -357,7 +357,7 @@ func (a *Applier) Remove(r Applied) error {
 	var tapLink netlink.Link
 	if l, err := a.linkByName(tap); err == nil && r.Tap.Index != 0 && l.Attrs().Index == r.Tap.Index {
 		tapLink = l
-	} else if err != nil && !errors.Is(err, ErrNoSuchLink) {
+	} else if err != nil && !errors.Is(err, netplan.ErrNoSuchLink) {
 		fail(fmt.Errorf("%s: %w", tap, err))
 	}
 	if br := recordedFlows(r); br != "" {
@@ -369,7 +369,7 @@ func (a *Applier) Remove(r Applied) error {
 	for i := len(r.ProxyNeighs) - 1; i >= 0; i-- {
 		p := r.ProxyNeighs[i]
 		dev, err := a.linkByName(p.Dev)
-		if errors.Is(err, ErrNoSuchLink) {
+		if errors.Is(err, netplan.ErrNoSuchLink) {
 			continue // proxy entries go with their device
 		}
 		if err == nil {
@@ -389,7 +389,7 @@ func (a *Applier) Remove(r Applied) error {
 			idx = tapLink.Attrs().Index
 		} else {
 			dev, err := a.linkByName(rt.Dev)
-			if errors.Is(err, ErrNoSuchLink) {
+			if errors.Is(err, netplan.ErrNoSuchLink) {
 				continue
 			}
 			if err != nil {
@@ -490,7 +490,7 @@ func (a *Applier) linkByName(name string) (netlink.Link, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) || errors.Is(err, unix.ENODEV) {
-			return nil, fmt.Errorf("%s: %w", name, ErrNoSuchLink)
+			return nil, fmt.Errorf("%s: %w", name, netplan.ErrNoSuchLink)
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

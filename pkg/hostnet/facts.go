@@ -57,7 +57,7 @@ func (a *Applier) Facts(tap, link string, table int) (netplan.HostFacts, error) 
 func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 	lf := netplan.LinkFacts{Name: name}
 	l, err := a.linkByName(name)
-	if errors.Is(err, ErrNoSuchLink) {
+	if errors.Is(err, netplan.ErrNoSuchLink) {
 		return lf, nil
 	}
 	if err != nil {

@@ -16,8 +16,6 @@ import (
 
 // Sentinel errors, matched with errors.Is.
 var (
-	// ErrNoSuchLink: a device named by the plan does not exist.
-	ErrNoSuchLink = errors.New("no such link")
 	// ErrNoSysctl: a /proc/sys key does not exist.
 	ErrNoSysctl = errors.New("no such sysctl")
 	// ErrInvalid: the plan is malformed (bad family, table, address, key).

@@ -256,19 +256,19 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("missing tap", func(t *testing.T) {
 		_, err := a.Apply(routedPlan("tap-nope", testTable, uplinkName, ip4, mac))
-		if !errors.Is(err, ErrNoSuchLink) || err.Error() != "tap-nope: no such link" {
+		if !errors.Is(err, netplan.ErrNoSuchLink) || err.Error() != "tap-nope: no such device" {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("missing bridge", func(t *testing.T) {
 		_, err := a.Apply(netplan.Host{Tap: netplan.Tap{Name: tap, MTU: 1400, Master: "br-nope"}})
-		if !errors.Is(err, ErrNoSuchLink) || err.Error() != "tap-b1: bridge br-nope: no such link" {
+		if !errors.Is(err, netplan.ErrNoSuchLink) || err.Error() != "tap-b1: bridge br-nope: no such device" {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("missing uplink", func(t *testing.T) {
 		_, err := a.Apply(routedPlan(tap, testTable, "upl-nope", ip4, mac))
-		if !errors.Is(err, ErrNoSuchLink) {
+		if !errors.Is(err, netplan.ErrNoSuchLink) {
 			t.Errorf("err = %v", err)
 		}
 	})

@@ -25,7 +25,7 @@ var (
 	// ErrNoTable: a routed NIC's LINK is not a routing table.
 	ErrNoTable = errors.New("not a routing table")
 	// ErrNoSuchLink: the tap, or the bridge the NIC is attached to, does
-	// not exist.
+	// not exist (when the plan is built, or when pkg/hostnet applies it).
 	ErrNoSuchLink = errors.New("no such device")
 	// ErrOutsideNetwork: the NIC's IP is not in its network's subnet.
 	ErrOutsideNetwork = errors.New("IP outside the network")
