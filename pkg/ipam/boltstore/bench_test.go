@@ -115,7 +115,7 @@ func BenchmarkLockUncontended(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		l, err := acquire(f, true, time.Now().Add(time.Second), lockBlocking)
+		l, err := acquire(f, true, time.Now().Add(time.Second))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -153,107 +153,91 @@ func BenchmarkPut(b *testing.B) {
 }
 
 // BenchmarkContention runs Open/Update/Close cycles (with fsync) from many
-// processes at once, as parallel Ganeti hooks do, waiting for the lock by
-// blocking or by polling. Each process pauses 1-3 ms between cycles
-// (outside the lock), as a hook process would exit and another start.
+// processes at once, as parallel Ganeti hooks do. Each process pauses
+// 1-3 ms between cycles (outside the lock), as a hook process would exit
+// and another start.
 // ns/op is wall time per cycle across all processes; wait-p50/p99/max are
 // how long single Opens waited for the lock.
 func BenchmarkContention(b *testing.B) {
 	for _, procs := range []int{8, 32} {
-		for _, polling := range []bool{false, true} {
-			name := "blocking"
-			if polling {
-				name = "polling"
+		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "ipam.db")
+			fillStore(b, path, 1000, tuning{})
+			each := max(b.N/procs, 1)
+			env := []string{envCount + "=" + strconv.Itoa(each), envThink + "=2ms"}
+			var cmds []*exec.Cmd
+			var outs []*bytes.Buffer
+			for range procs {
+				cmd := helper(b, "increment", path, env...)
+				out := new(bytes.Buffer)
+				cmd.Stdout = out
+				cmds = append(cmds, cmd)
+				outs = append(outs, out)
 			}
-			b.Run(fmt.Sprintf("procs=%d/%s", procs, name), func(b *testing.B) {
-				path := filepath.Join(b.TempDir(), "ipam.db")
-				fillStore(b, path, 1000, tuning{})
-				each := max(b.N/procs, 1)
-				env := []string{envCount + "=" + strconv.Itoa(each), envThink + "=2ms"}
-				if polling {
-					env = append(env, envPolling+"=1")
+			b.ResetTimer()
+			for _, cmd := range cmds {
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
 				}
-				var cmds []*exec.Cmd
-				var outs []*bytes.Buffer
-				for range procs {
-					cmd := helper(b, "increment", path, env...)
-					out := new(bytes.Buffer)
-					cmd.Stdout = out
-					cmds = append(cmds, cmd)
-					outs = append(outs, out)
+			}
+			for _, cmd := range cmds {
+				if err := cmd.Wait(); err != nil {
+					b.Fatal(err)
 				}
-				b.ResetTimer()
-				for _, cmd := range cmds {
-					if err := cmd.Start(); err != nil {
-						b.Fatal(err)
-					}
+			}
+			b.StopTimer()
+			var waits []time.Duration
+			for _, out := range outs {
+				for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+					f := strings.Fields(line)
+					ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+					waits = append(waits, time.Duration(ns))
 				}
-				for _, cmd := range cmds {
-					if err := cmd.Wait(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				var waits []time.Duration
-				for _, out := range outs {
-					for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-						f := strings.Fields(line)
-						ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
-						waits = append(waits, time.Duration(ns))
-					}
-				}
-				slices.Sort(waits)
-				q := func(p float64) float64 { return float64(waits[int(p*float64(len(waits)-1))].Microseconds()) / 1000 }
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(each*procs), "ns/cycle")
-				b.ReportMetric(q(0.5), "wait-p50-ms")
-				b.ReportMetric(q(0.99), "wait-p99-ms")
-				b.ReportMetric(q(1), "wait-max-ms")
-			})
-		}
+			}
+			slices.Sort(waits)
+			q := func(p float64) float64 { return float64(waits[int(p*float64(len(waits)-1))].Microseconds()) / 1000 }
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(each*procs), "ns/cycle")
+			b.ReportMetric(q(0.5), "wait-p50-ms")
+			b.ReportMetric(q(0.99), "wait-p99-ms")
+			b.ReportMetric(q(1), "wait-max-ms")
+		})
 	}
 }
 
 // BenchmarkLockHandoff is the time from a holder's unlock to a waiting
 // goroutine (on another open file description) holding the lock.
 func BenchmarkLockHandoff(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		mode lockMode
-	}{{"blocking", lockBlocking}, {"polling", lockPolling}} {
-		b.Run(tc.name, func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "ipam.db.lock")
-			b.ReportAllocs()
-			var total time.Duration
-			for b.Loop() {
-				hf, err := openLockFile(path, false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				held, err := acquire(hf, true, time.Now().Add(time.Second), tc.mode)
-				if err != nil {
-					b.Fatal(err)
-				}
-				got := make(chan time.Time, 1)
-				go func() {
-					f, err := openLockFile(path, false)
-					if err != nil {
-						panic(err)
-					}
-					l, err := acquire(f, true, time.Now().Add(10*time.Second), tc.mode)
-					if err != nil {
-						panic(err)
-					}
-					got <- time.Now()
-					_ = l.release()
-				}()
-				time.Sleep(2 * time.Millisecond) // let the waiter block
-				released := time.Now()
-				if err := held.release(); err != nil {
-					b.Fatal(err)
-				}
-				total += (<-got).Sub(released)
+	path := filepath.Join(b.TempDir(), "ipam.db.lock")
+	b.ReportAllocs()
+	var total time.Duration
+	for b.Loop() {
+		hf, err := openLockFile(path, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		held, err := acquire(hf, true, time.Now().Add(time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := make(chan time.Time, 1)
+		go func() {
+			f, err := openLockFile(path, false)
+			if err != nil {
+				panic(err)
 			}
-			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/handoff")
-		})
+			l, err := acquire(f, true, time.Now().Add(10*time.Second))
+			if err != nil {
+				panic(err)
+			}
+			got <- time.Now()
+			_ = l.release()
+		}()
+		time.Sleep(2 * time.Millisecond) // let the waiter block
+		released := time.Now()
+		if err := held.release(); err != nil {
+			b.Fatal(err)
+		}
+		total += (<-got).Sub(released)
 	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/handoff")
 }

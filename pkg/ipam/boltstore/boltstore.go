@@ -13,7 +13,7 @@
 // A Store holds a lock from Open to Close: exclusive for read-write,
 // shared for ReadOnly. Processes are expected to open the store, run one
 // transaction and close it, so hold times are short. The lock is flock(2)
-// on "<path>.lock", taken before bbolt opens the file: bbolt's own flock
+// on "<path>.lock" (pkg/flock), taken before bbolt opens the file: bbolt's own flock
 // polls every 50 ms, which makes a crowd of short-lived hook processes
 // crawl, whereas a waiter here blocks in the kernel and wakes as soon as
 // the holder unlocks. bbolt's lock is still taken afterwards, as a safety
@@ -145,7 +145,6 @@ func Open(path string, opts Options) (*Store, error) {
 
 // tuning holds the knobs the benchmarks compare; Open uses the zero value.
 type tuning struct {
-	lock           lockMode
 	freelist       bolt.FreelistType
 	noFreelistSync bool
 }
@@ -175,7 +174,7 @@ func open(path string, opts Options, tune tuning) (*Store, error) {
 	}
 	var lock *fileLock
 	if lf != nil {
-		lock, err = acquire(lf, !opts.ReadOnly, deadline, tune.lock)
+		lock, err = acquire(lf, !opts.ReadOnly, deadline)
 		if errors.Is(err, ipam.ErrBusy) {
 			return nil, &BusyError{Path: path, Waited: opts.Timeout}
 		}
