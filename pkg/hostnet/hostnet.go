@@ -22,8 +22,6 @@ var (
 	ErrInvalid = errors.New("invalid plan")
 	// ErrOVS: an Open vSwitch tool (ovs-vsctl, ovs-ofctl) failed.
 	ErrOVS = errors.New("openvswitch command failed")
-	// ErrLockTimeout: the users of a table's shared rules stayed locked.
-	ErrLockTimeout = errors.New("lock timeout")
 )
 
 // DefaultTimeout bounds every netlink request, namespace hop and
