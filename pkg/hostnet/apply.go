@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/diktyo/diktyo/pkg/ifname"
-	"github.com/diktyo/diktyo/pkg/ndp"
+	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
 	"github.com/diktyo/diktyo/pkg/netplan"
 	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
@@ -327,7 +327,7 @@ func (s *applyState) announce(h netplan.Host) error {
 		case netplan.GratuitousARP:
 			s.buf = BuildGratuitousARP(s.buf[:0], attrs.HardwareAddr, an.Addr)
 		case netplan.UnsolicitedNA:
-			s.buf = ndp.BuildUnsolicitedNA(s.buf[:0], attrs.HardwareAddr, an.Addr)
+			s.buf = ip6frame.AppendUnsolicitedNA(s.buf[:0], attrs.HardwareAddr, an.Addr)
 		}
 		if err := s.a.sender.SendFrame(attrs.Index, s.buf); err != nil {
 			s.a.log.Warn("announcement not sent", "tap", s.tap, "kind", string(an.Kind), "addr", an.Addr.String(), "dev", an.Dev, "err", err)

@@ -340,7 +340,7 @@ func BuildRA(dst []byte, p RAParams) []byte {
 	binary.BigEndian.PutUint32(b[8:], p.ReachableTime)
 	binary.BigEndian.PutUint32(b[12:], p.RetransTimer)
 
-	dst = appendLLAO(dst, OptSourceLinkLayer, p.SrcMAC)
+	dst = ip6frame.AppendLLAO(dst, OptSourceLinkLayer, p.SrcMAC)
 	if p.MTU != 0 {
 		dst, b = ip6frame.Grow(dst, 8)
 		b[0], b[1], b[2], b[3] = OptMTU, 1, 0, 0
@@ -401,14 +401,6 @@ func domainsLen(ds []string) int {
 		l += n
 	}
 	return l
-}
-
-func appendLLAO(dst []byte, typ byte, mac net.HardwareAddr) []byte {
-	dst, b := ip6frame.Grow(dst, 8)
-	b[0], b[1] = typ, 1
-	clear(b[2:])
-	copy(b[2:], mac)
-	return dst
 }
 
 // routerMAC returns the router identity for a reply leaving devMAC.
@@ -621,7 +613,7 @@ func (r *Responder) answerNS(dst []byte, h ip6frame.Header, m []byte, srcMAC, ro
 	default:
 		return dst, IgnoredTarget
 	}
-	return appendNA(dst, srcMAC, routerMAC, routerLL, h.Src, target, naRouter|naSolicited|naOverride*boolByte(override)), Reply
+	return ip6frame.AppendNA(dst, srcMAC, routerMAC, routerLL, h.Src, target, ip6frame.NARouter|ip6frame.NASolicited|ip6frame.NAOverride*boolByte(override)), Reply
 }
 
 func boolByte(v bool) byte {
@@ -629,26 +621,6 @@ func boolByte(v bool) byte {
 		return 1
 	}
 	return 0
-}
-
-// NA flag bits.
-const (
-	naRouter    = 0x80
-	naSolicited = 0x40
-	naOverride  = 0x20
-)
-
-func appendNA(dst []byte, dstMAC, srcMAC []byte, src, dstIP, target netip.Addr, flags byte) []byte {
-	start := len(dst)
-	dst = ip6frame.AppendHeaders(dst, dstMAC, srcMAC, src, dstIP, ip6frame.ProtoICMPv6, 255)
-	dst, b := ip6frame.Grow(dst, 24)
-	b[0], b[1], b[2], b[3] = TypeNeighborAdvertisement, 0, 0, 0
-	b[4], b[5], b[6], b[7] = flags, 0, 0, 0
-	t := target.As16()
-	copy(b[8:], t[:])
-	dst = appendLLAO(dst, OptTargetLinkLayer, srcMAC)
-	ip6frame.Finish(dst[start:])
-	return dst
 }
 
 // routed reports whether the binding's NIC is routed (queued on its own tap)
@@ -685,15 +657,6 @@ func scanOptions(opts []byte) (sllao []byte, res Result) {
 	return sllao, Reply
 }
 
-// BuildUnsolicitedNA appends an unsolicited neighbour advertisement for
-// target (R=0, S=0, O=1) from srcMAC to all nodes (ff02::1), as diktyo-ifup
-// sends on the uplink so upstream routers learn target is behind srcMAC.
-// The source address is srcMAC's link-local (RFC 4861 7.2.6: an address of
-// the sending interface).
-func BuildUnsolicitedNA(dst []byte, srcMAC net.HardwareAddr, target netip.Addr) []byte {
-	return appendNA(dst, allNodesMAC[:], srcMAC, eui64.LinkLocal(srcMAC), allNodes, target, naOverride)
-}
-
 // BuildRS appends a router solicitation frame from srcMAC/src to ff02::2,
 // with a source link-layer option unless src is ::. For tests and load
 // generation; the IPv6 packet starts at ip6frame.EthernetHeaderLen.
@@ -704,7 +667,7 @@ func BuildRS(dst []byte, srcMAC net.HardwareAddr, src netip.Addr) []byte {
 	clear(b)
 	b[0] = TypeRouterSolicitation
 	if !src.IsUnspecified() {
-		dst = appendLLAO(dst, OptSourceLinkLayer, srcMAC)
+		dst = ip6frame.AppendLLAO(dst, OptSourceLinkLayer, srcMAC)
 	}
 	ip6frame.Finish(dst[start:])
 	return dst
@@ -725,7 +688,7 @@ func BuildNS(dst []byte, srcMAC net.HardwareAddr, src, target netip.Addr) []byte
 	t := target.As16()
 	copy(b[8:], t[:])
 	if !src.IsUnspecified() {
-		dst = appendLLAO(dst, OptSourceLinkLayer, srcMAC)
+		dst = ip6frame.AppendLLAO(dst, OptSourceLinkLayer, srcMAC)
 	}
 	ip6frame.Finish(dst[start:])
 	return dst

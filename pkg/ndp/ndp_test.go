@@ -534,7 +534,7 @@ func TestPeriodicRANoIPv6(t *testing.T) {
 
 func TestBuildUnsolicitedNA(t *testing.T) {
 	uplink := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
-	out := BuildUnsolicitedNA(nil, uplink, vmEUI64)
+	out := ip6frame.AppendUnsolicitedNA(nil, uplink, vmEUI64)
 	m := checkFrame(t, out, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}, uplink, eui64.LinkLocal(uplink), allNodes)
 	na := m.(*mdndp.NeighborAdvertisement)
 	if na.Router || na.Solicited || !na.Override || na.TargetAddress != vmEUI64 {
@@ -596,7 +596,7 @@ func TestGolden(t *testing.T) {
 			return out
 		},
 		"na-unsolicited.hex": func() []byte {
-			return BuildUnsolicitedNA(nil, net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}, vmEUI64)
+			return ip6frame.AppendUnsolicitedNA(nil, net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}, vmEUI64)
 		},
 	}
 	for name, build := range frames {

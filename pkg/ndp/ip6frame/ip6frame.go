@@ -1,8 +1,10 @@
 // Package ip6frame owns the Ethernet + IPv6 framing shared by the NDP and
 // DHCPv6 responders: in-place parsing of a queued IPv6 header, writing reply
 // frame headers into a caller's buffer, upper-layer checksums over the IPv6
-// pseudo-header, the multicast address mappings, and
-// DNS name encoding. Everything here is pure and allocation free on valid
+// pseudo-header, the multicast address mappings, DNS name encoding, and
+// the neighbour advertisement frame that both the NDP responder and
+// diktyo-ifup's announcer (pkg/hostnet) send, so the announcer does not
+// import the responder. Everything here is pure and allocation free on valid
 // input. It must never import sockets, netlink, nfqueue or binding code.
 package ip6frame
 
