@@ -59,7 +59,6 @@ func TestWrite(t *testing.T) {
 	}
 }
 
-
 // TestReconnect: a restarted syslog daemon gets the next line.
 func TestReconnect(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
