@@ -12,15 +12,13 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/diktyo/diktyo/pkg/ipam"
 )
 
 // fillStore creates a store at path holding n keys of 100-byte values.
-func fillStore(b *testing.B, path string, n int, tune tuning) {
+func fillStore(b *testing.B, path string, n int) {
 	b.Helper()
-	s, err := open(path, Options{NoSync: true}, tune)
+	s, err := Open(path, Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,67 +40,54 @@ func fillStore(b *testing.B, path string, n int, tune tuning) {
 	}
 }
 
-var tunings = []struct {
-	name string
-	tune tuning
-}{
-	{"array", tuning{}},
-	{"hashmap", tuning{freelist: bolt.FreelistMapType}},
-	{"hashmap-nofreelistsync", tuning{freelist: bolt.FreelistMapType, noFreelistSync: true}},
-}
-
 // BenchmarkCycle is what one hook process does: Open, one Update with one
 // Put (fsync'ed), Close.
 func BenchmarkCycle(b *testing.B) {
 	for _, keys := range []int{10, 50000} {
-		for _, tc := range tunings {
-			b.Run(fmt.Sprintf("keys=%d/%s", keys, tc.name), func(b *testing.B) {
-				path := filepath.Join(b.TempDir(), "ipam.db")
-				fillStore(b, path, keys, tc.tune)
-				ctx := context.Background()
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					s, err := open(path, Options{}, tc.tune)
-					if err != nil {
-						b.Fatal(err)
-					}
-					i++
-					err = s.Update(ctx, func(tx ipam.Tx) error {
-						return tx.Put(fmt.Appendf(nil, "net/n050/x%d", i%1000), []byte("owner"))
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := s.Close(); err != nil {
-						b.Fatal(err)
-					}
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "ipam.db")
+			fillStore(b, path, keys)
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				s, err := Open(path, Options{})
+				if err != nil {
+					b.Fatal(err)
 				}
-			})
-		}
+				i++
+				err = s.Update(ctx, func(tx ipam.Tx) error {
+					return tx.Put(fmt.Appendf(nil, "net/n050/x%d", i%1000), []byte("owner"))
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 // BenchmarkOpenClose is Open and Close alone, read-only and read-write,
 // on a store of 50000 keys.
 func BenchmarkOpenClose(b *testing.B) {
-	for _, tc := range tunings {
-		for _, ro := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%s/readonly=%v", tc.name, ro), func(b *testing.B) {
-				path := filepath.Join(b.TempDir(), "ipam.db")
-				fillStore(b, path, 50000, tc.tune)
-				b.ReportAllocs()
-				for b.Loop() {
-					s, err := open(path, Options{ReadOnly: ro}, tc.tune)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := s.Close(); err != nil {
-						b.Fatal(err)
-					}
+	for _, ro := range []bool{false, true} {
+		b.Run(fmt.Sprintf("readonly=%v", ro), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "ipam.db")
+			fillStore(b, path, 50000)
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := Open(path, Options{ReadOnly: ro})
+				if err != nil {
+					b.Fatal(err)
 				}
-			})
-		}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -129,7 +114,7 @@ func BenchmarkLockUncontended(b *testing.B) {
 // a store of 50000 keys (the commit is not timed).
 func BenchmarkPut(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "ipam.db")
-	fillStore(b, path, 50000, tuning{})
+	fillStore(b, path, 50000)
 	s, err := Open(path, Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
@@ -162,7 +147,7 @@ func BenchmarkContention(b *testing.B) {
 	for _, procs := range []int{8, 32} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "ipam.db")
-			fillStore(b, path, 1000, tuning{})
+			fillStore(b, path, 1000)
 			each := max(b.N/procs, 1)
 			env := []string{envCount + "=" + strconv.Itoa(each), envThink + "=2ms"}
 			var cmds []*exec.Cmd

@@ -51,12 +51,12 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func helperOpts() (Options, tuning) {
+func helperOpts() Options {
 	return Options{
 		Timeout:  time.Minute,
 		NoSync:   os.Getenv(envNoSync) != "",
 		ReadOnly: os.Getenv(envRO) != "",
-	}, tuning{}
+	}
 }
 
 // helperIncrement runs BOLTSTORE_COUNT Open/Update/Close cycles, each
@@ -65,7 +65,7 @@ func helperOpts() (Options, tuning) {
 func helperIncrement() int {
 	n, _ := strconv.Atoi(os.Getenv(envCount))
 	think, _ := time.ParseDuration(os.Getenv(envThink))
-	opts, tune := helperOpts()
+	opts := helperOpts()
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	for range n {
@@ -73,7 +73,7 @@ func helperIncrement() int {
 			time.Sleep(think/2 + rand.N(think))
 		}
 		start := time.Now()
-		s, err := open(os.Getenv(envPath), opts, tune)
+		s, err := Open(os.Getenv(envPath), opts)
 		wait := time.Since(start)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -104,8 +104,8 @@ func helperIncrement() int {
 // helperHold opens the store, says "locked" and holds it until stdin
 // closes.
 func helperHold() int {
-	opts, tune := helperOpts()
-	s, err := open(os.Getenv(envPath), opts, tune)
+	opts := helperOpts()
+	s, err := Open(os.Getenv(envPath), opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -622,7 +622,7 @@ func TestBusy(t *testing.T) {
 				release = func() { _ = h.Close() }
 			}
 			start := time.Now()
-			_, err := open(path, Options{ReadOnly: tc.waiterRO, Timeout: 200 * time.Millisecond}, tuning{})
+			_, err := Open(path, Options{ReadOnly: tc.waiterRO, Timeout: 200 * time.Millisecond})
 			waited := time.Since(start)
 			if !errors.Is(err, ipam.ErrBusy) {
 				t.Fatalf("Open = %v, want ErrBusy", err)
@@ -635,7 +635,7 @@ func TestBusy(t *testing.T) {
 				t.Errorf("gave up after %v, before the timeout", waited)
 			}
 			release()
-			s, err := open(path, Options{ReadOnly: tc.waiterRO, Timeout: 5 * time.Second}, tuning{})
+			s, err := Open(path, Options{ReadOnly: tc.waiterRO, Timeout: 5 * time.Second})
 			if err != nil {
 				t.Fatalf("Open after release: %v", err)
 			}
