@@ -7,8 +7,8 @@
 // space, not "." or "..") made stricter where a name travels further than
 // the kernel: no control characters and only ASCII (names become file names,
 // /proc/sys paths and nftables chain names), and none of " ' = # \ $ `
-// (names are written into KEY=VALUE binding files that GRNET's shell-based
-// tools also read).
+// (names are written into KEY=VALUE binding files, which must also survive
+// a shell).
 package ifname
 
 import (
