@@ -532,7 +532,7 @@ func TestPeriodicRANoIPv6(t *testing.T) {
 	}
 }
 
-func TestBuildUnsolicitedNA(t *testing.T) {
+func TestAppendUnsolicitedNA(t *testing.T) {
 	uplink := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
 	out := ip6frame.AppendUnsolicitedNA(nil, uplink, vmEUI64)
 	m := checkFrame(t, out, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}, uplink, eui64.LinkLocal(uplink), allNodes)
