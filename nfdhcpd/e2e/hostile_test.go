@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
 )
@@ -110,7 +111,7 @@ func (g *hostile) next(i int) []byte {
 	case 11: // RS garbage: bad checksum, hop limit, code, options
 		msg := append([]byte{133, byte(g.rng.IntN(2)), 0, 0, 0, 0, 0, 0}, g.randBytes(g.rng.IntN(64))...)
 		hops := []uint8{255, 64, 1}[g.rng.IntN(3)]
-		return nettest.IP6(nettest.AllRoutersMAC, g.mac, linkLocal(g.mac), allRouters, unix.IPPROTO_ICMPV6,
+		return nettest.IP6(nettest.AllRoutersMAC, g.mac, eui64.LinkLocal(g.mac), allRouters, unix.IPPROTO_ICMPV6,
 			nettest.IP6Opts{HopLimit: hops, BadChecksum: g.rng.IntN(2) == 0}, msg, 2)
 	case 12: // RS with a zero-length option or a SLLAO of another MAC, from a spoofed source
 		msg := []byte{133, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}
@@ -119,7 +120,7 @@ func (g *hostile) next(i int) []byte {
 			msg = append(msg, g.randMAC()...)
 		}
 		src := g.randMAC()
-		return nettest.ICMP6(nettest.AllRoutersMAC, src, linkLocal(src), allRouters, nettest.IP6Opts{}, msg)
+		return nettest.ICMP6(nettest.AllRoutersMAC, src, eui64.LinkLocal(src), allRouters, nettest.IP6Opts{}, msg)
 	case 13: // NS garbage: multicast target, truncated, bad options
 		msg := []byte{135, 0, 0, 0, 0, 0, 0, 0}
 		t := g.routerLL.As16()
@@ -128,7 +129,7 @@ func (g *hostile) next(i int) []byte {
 		}
 		msg = append(msg, t[:g.rng.IntN(17)]...)
 		msg = append(msg, g.randBytes(g.rng.IntN(24))...)
-		return nettest.ICMP6(net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, g.mac, linkLocal(g.mac), netip.MustParseAddr("ff02::1:ff00:1"), nettest.IP6Opts{}, msg)
+		return nettest.ICMP6(net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, g.mac, eui64.LinkLocal(g.mac), netip.MustParseAddr("ff02::1:ff00:1"), nettest.IP6Opts{}, msg)
 	case 14: // DAD-like NS from :: with a SLLAO (invalid)
 		t := g.routerLL.As16()
 		msg := append([]byte{135, 0, 0, 0, 0, 0, 0, 0}, t[:]...)
@@ -136,7 +137,7 @@ func (g *hostile) next(i int) []byte {
 		return nettest.ICMP6(net.HardwareAddr{0x33, 0x33, 0xff, 0, 0, 1}, g.mac, netip.IPv6Unspecified(), netip.MustParseAddr("ff02::1:ff00:1"), nettest.IP6Opts{}, msg)
 	default: // DHCPv6 garbage (UDP over IPv6 to ff02::1:2:547)
 		payload := append([]byte{byte(g.rng.IntN(16)), 1, 2, 3}, g.randBytes(g.rng.IntN(300))...)
-		return nettest.UDP6(net.HardwareAddr{0x33, 0x33, 0, 1, 0, 2}, g.mac, linkLocal(g.mac), dhcp6Mcast, nettest.IP6Opts{HopLimit: 1}, 546, 547, payload)
+		return nettest.UDP6(net.HardwareAddr{0x33, 0x33, 0, 1, 0, 2}, g.mac, eui64.LinkLocal(g.mac), dhcp6Mcast, nettest.IP6Opts{HopLimit: 1}, 546, 547, payload)
 	}
 }
 

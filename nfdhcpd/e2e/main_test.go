@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
 )
@@ -237,19 +238,6 @@ func vmMAC(i int) net.HardwareAddr {
 	return net.HardwareAddr{0xaa, 0x00, 0x01, 0x12, byte(i >> 8), byte(i)}
 }
 
-// eui64 is GRNET's mac2eui64 of mac in prefix (a /64).
-func eui64(prefix netip.Prefix, mac net.HardwareAddr) netip.Addr {
-	a := prefix.Masked().Addr().As16()
-	a[8], a[9], a[10], a[11] = mac[0]^0x02, mac[1], mac[2], 0xff
-	a[12], a[13], a[14], a[15] = 0xfe, mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(a)
-}
-
-// linkLocal is the EUI-64 link-local address of mac.
-func linkLocal(mac net.HardwareAddr) netip.Addr {
-	return eui64(netip.MustParsePrefix("fe80::/64"), mac)
-}
-
 // addVM creates VM number i behind a tap of h in topology top, steers its
 // packets to the daemon's queues, and returns it with the binding it
 // should have (not written: call h.bind).
@@ -276,6 +264,7 @@ func (h *host) addVM(t *testing.T, top topology, i int) *vm {
 		indev = v.bridge
 	}
 	nettest.SteerQueues(t, h.ns, nettest.Queues{Tap: tap, Bridge: v.bridge, DHCP: qDHCP, RS: qRS, NS: qNS, DHCPv6: qDHCPv6, Chain: h.chain})
+	ip6, _ := eui64.Addr(subnet6, vmMAC(i))
 	v.b = &binding.Binding{
 		Tap:      tap,
 		InDev:    indev,
@@ -286,7 +275,7 @@ func (h *host) addVM(t *testing.T, top topology, i int) *vm {
 		Subnet:   subnet,
 		Gateway6: gateway6,
 		Subnet6:  subnet6,
-		EUI64:    eui64(subnet6, vmMAC(i)),
+		EUI64:    ip6,
 	}
 	return v
 }
@@ -301,7 +290,7 @@ func (h *host) bind(t *testing.T, b *binding.Binding) {
 
 // routerLL is the router address the daemon answers from: the link-local
 // address of the tap's MAC.
-func (v *vm) routerLL() netip.Addr { return linkLocal(v.pair.Host.MAC) }
+func (v *vm) routerLL() netip.Addr { return eui64.LinkLocal(v.pair.Host.MAC) }
 
 // queuesDrained waits until every queue of h has no packet outstanding.
 func (h *host) queuesDrained(t *testing.T, queues ...uint16) {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/diktyo/diktyo/pkg/ifname"
 )
 
 // MaxFileSize bounds what Parse reads, so a bad file cannot eat memory.
@@ -267,18 +269,11 @@ func parseMTU(v string) (int, error) {
 	return n, nil
 }
 
-// checkIfName accepts what Linux accepts as an interface name
-// (dev_valid_name: 1..15 bytes, no '/', ':' or white space) minus what would
-// not survive a KEY=VALUE file or a shell: quotes, '=', '#', '\', '$',
-// control and non-ASCII bytes.
+// checkIfName checks an interface name with pkg/ifname's rule, which also
+// keeps out what would not survive a KEY=VALUE file or a shell.
 func checkIfName(s string) error {
-	if s == "" || len(s) > 15 || s == "." || s == ".." {
-		return fmt.Errorf("%w: %q", ErrTapName, clip(s))
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("/:\"'=#\\$`", c) >= 0 {
-			return fmt.Errorf("%w: %q", ErrTapName, clip(s))
-		}
+	if err := ifname.Validate(s); err != nil {
+		return fmt.Errorf("%w: %w", ErrTapName, err)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/diktyo/diktyo/pkg/flock"
 )
 
 // DefaultLockTimeout bounds how long Rescan or an event waits for another
@@ -22,10 +24,6 @@ const DefaultLockTimeout = 5 * time.Second
 // maxBatch bounds how many queued events are applied before a Table is
 // published, so a burst costs one rebuild, not one per file.
 const maxBatch = 1024
-
-// ErrLockTimeout is returned when an update waited longer than the
-// configured lock timeout.
-var ErrLockTimeout = errors.New("binding watcher busy")
 
 // WatcherConfig configures a Watcher.
 type WatcherConfig struct {
@@ -147,7 +145,7 @@ func (w *Watcher) lock(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("binding watcher %s: %w", w.dir, ctx.Err())
 	case <-t.C:
-		return fmt.Errorf("binding watcher %s: %w after %v", w.dir, ErrLockTimeout, w.timeout)
+		return fmt.Errorf("binding watcher %s: %w after %v", w.dir, flock.ErrTimeout, w.timeout)
 	}
 }
 

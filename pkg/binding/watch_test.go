@@ -2,6 +2,7 @@ package binding
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/diktyo/diktyo/pkg/flock"
 )
 
 // waitTimeout is generous: the goal (100 ms) is measured in
@@ -261,8 +264,8 @@ func TestRescanLockTimeout(t *testing.T) {
 	}
 	defer w.Close()
 	w.sem <- struct{}{} // held elsewhere
-	if err := w.Rescan(context.Background()); err == nil {
-		t.Fatal("Rescan succeeded while locked")
+	if err := w.Rescan(context.Background()); !errors.Is(err, flock.ErrTimeout) {
+		t.Fatalf("Rescan while locked = %v, want flock.ErrTimeout", err)
 	}
 	<-w.sem
 }

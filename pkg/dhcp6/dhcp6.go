@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
 )
 
@@ -298,7 +299,7 @@ func (r *Responder) Handle(dst []byte, p Packet) ([]byte, Result) {
 	if !ip6frame.IsLinkLocal64(h.Src) && !(hasIPv6(b) && b.Subnet6.Contains(h.Src)) {
 		return dst, DropSource
 	}
-	routerLL := ip6frame.LinkLocal(routerMAC)
+	routerLL := eui64.LinkLocal(routerMAC)
 	if h.Dst != allServers && h.Dst != routerLL {
 		return dst, DropDestination
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
@@ -272,7 +273,7 @@ func TestRouterMACOverride(t *testing.T) {
 	c.RouterMAC = serverMAC
 	r := newTestResponder(t, c)
 	out, res := r.Handle(nil, Packet{IPv6: ir(vmLL, clientDUID), SrcMAC: vmMAC, Binding: routedBinding()})
-	if res != Reply || !bytes.Equal(out[6:12], serverMAC) || netip.AddrFrom16([16]byte(out[22:38])) != ip6frame.LinkLocal(serverMAC) {
+	if res != Reply || !bytes.Equal(out[6:12], serverMAC) || netip.AddrFrom16([16]byte(out[22:38])) != eui64.LinkLocal(serverMAC) {
 		t.Fatalf("%v % x", res, out[:38])
 	}
 	if _, res := newTestResponder(t, testConfig()).Handle(nil, Packet{IPv6: ir(vmLL, clientDUID), SrcMAC: vmMAC, Binding: routedBinding()}); res != DropRouterMAC {

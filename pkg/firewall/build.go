@@ -12,6 +12,8 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 
+	"github.com/diktyo/diktyo/pkg/eui64"
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -539,10 +541,12 @@ func antiSpoofARP(guard ...Term) []Rule {
 	)
 }
 
-// ValidateTap checks that tap is usable as an interface and chain name.
+// ValidateTap checks that tap is usable as an interface and chain name
+// (pkg/ifname's rule); the error wraps ErrInvalidFilter and
+// ifname.ErrInvalid.
 func ValidateTap(tap string) error {
-	if tap == "" || len(tap) >= ifNameSize || strings.ContainsAny(tap, "/: \t\n\x00") {
-		return fmt.Errorf("tap %q: bad interface name: %w", tap, ErrInvalidFilter)
+	if err := ifname.Validate(tap); err != nil {
+		return fmt.Errorf("tap: %w: %w", ErrInvalidFilter, err)
 	}
 	return nil
 }
@@ -619,16 +623,6 @@ func normalize(f netplan.Filter) (normalized, error) {
 	return n, nil
 }
 
-// linkLocalEUI64 is fe80::/64 + the modified EUI-64 of mac.
-func linkLocalEUI64(mac net.HardwareAddr) netip.Addr {
-	var b [16]byte
-	b[0], b[1] = 0xfe, 0x80
-	b[8], b[9], b[10] = mac[0]^0x02, mac[1], mac[2]
-	b[11], b[12] = 0xff, 0xfe
-	b[13], b[14], b[15] = mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(b)
-}
-
 // Build turns a Filter into the NIC's elements (and, for Open vSwitch,
 // its egress chain). It is pure.
 func Build(f netplan.Filter) (NICRules, error) {
@@ -661,7 +655,7 @@ func Build(f netplan.Filter) (NICRules, error) {
 		if n.LinkLocal6 {
 			setEl(fam, setLL6)
 		}
-		v6 := []netip.Addr{linkLocalEUI64(n.MAC)}
+		v6 := []netip.Addr{eui64.LinkLocal(n.MAC)}
 		for _, a := range n.v6 {
 			if !slices.Contains(v6, a) {
 				v6 = append(v6, a)

@@ -66,12 +66,6 @@ func TestBuildInvalid(t *testing.T) {
 	}
 }
 
-func TestLinkLocalEUI64(t *testing.T) {
-	if got := linkLocalEUI64(mac("aa:00:00:12:34:56")).String(); got != "fe80::a800:ff:fe12:3456" {
-		t.Errorf("got %s", got)
-	}
-}
-
 // recorder records the netlink messages of each batch.
 type recorder struct{ b strings.Builder }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -53,12 +54,10 @@ type ndNeigh struct {
 	dev, addr, mac string
 }
 
-// eui64 is the EUI-64 address of hw in the /64 of prefix.
-func eui64(prefix, hw string) string {
-	a := linkLocalEUI64(mac(hw)).As16()
-	p := netip.MustParseAddr(prefix).As16()
-	copy(a[:8], p[:8])
-	return netip.AddrFrom16(a).String()
+// slaac is the EUI-64 address of hw in the /64 of prefix.
+func slaac(prefix, hw string) string {
+	a, _ := eui64.Addr(netip.PrefixFrom(netip.MustParseAddr(prefix), 64), mac(hw))
+	return a.String()
 }
 
 // TestNDAntiSpoof: a VM sends spoofed neighbour discovery (another node's
@@ -112,9 +111,9 @@ func newNDNet(t *testing.T, mode netplan.Mode) ndNet {
 	if mode == netplan.ModeRouted {
 		prefix, p4 = "2001:db8:2::", "198.18.2."
 	}
-	att6, vic6 := eui64(prefix, ndAttackerMAC), eui64(prefix, ndVictimMAC)
+	att6, vic6 := slaac(prefix, ndAttackerMAC), slaac(prefix, ndVictimMAC)
 	att4, vic4 := p4+"10", p4+"11"
-	attLL := linkLocalEUI64(mac(ndAttackerMAC)).String()
+	attLL := eui64.LinkLocal(mac(ndAttackerMAC)).String()
 	vethPair(t, host, "tapa", att, "eth0", ndAttackerMAC)
 	vethPair(t, host, "tapv", vic, "eth0", ndVictimMAC)
 	for _, x := range []struct {

@@ -5,19 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/diktyo/diktyo/pkg/syslog"
 )
 
 // Name is the command's name in messages and syslog.
 const Name = "diktyo-hook"
 
 // DefaultSyslog is the local syslog socket.
-const DefaultSyslog = "/dev/log"
+const DefaultSyslog = syslog.DefaultPath
 
 // syslogTimeout bounds the connect and every write to syslog: a hook must
 // never hang Ganeti on a stuck logger.
@@ -38,8 +38,8 @@ func NewLogger(w io.Writer, syslogPath string, debug bool) (*slog.Logger, func()
 		h.level = slog.LevelDebug
 	}
 	if syslogPath != "" {
-		if c, err := net.DialTimeout("unixgram", syslogPath, syslogTimeout); err == nil {
-			h.out.sys = c
+		if sw, err := syslog.Dial(syslogPath, Name, syslogTimeout); err == nil {
+			h.out.sys = sw
 		}
 	}
 	return slog.New(h), func() {
@@ -53,7 +53,7 @@ func NewLogger(w io.Writer, syslogPath string, debug bool) (*slog.Logger, func()
 type lineOut struct {
 	mu  sync.Mutex
 	w   io.Writer
-	sys net.Conn
+	sys *syslog.Writer
 }
 
 type lineHandler struct {
@@ -71,19 +71,6 @@ func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
-
-// severity is the syslog severity of a level.
-func severity(l slog.Level) int {
-	switch {
-	case l >= slog.LevelError:
-		return 3
-	case l >= slog.LevelWarn:
-		return 4
-	case l >= slog.LevelInfo:
-		return 6
-	}
-	return 7
-}
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
@@ -117,9 +104,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	defer h.out.mu.Unlock()
 	_, err := fmt.Fprintf(h.out.w, "%s: %s\n", Name, line)
 	if h.out.sys != nil {
-		_ = h.out.sys.SetWriteDeadline(time.Now().Add(syslogTimeout))
-		// RFC 3164 as syslog(3) writes it; facility daemon (3).
-		_, _ = fmt.Fprintf(h.out.sys, "<%d>%s %s[%d]: %s", 3<<3|severity(r.Level), time.Now().Format(time.Stamp), Name, os.Getpid(), line)
+		_ = h.out.sys.Write(syslog.SeverityOf(r.Level), line)
 	}
 	return err
 }

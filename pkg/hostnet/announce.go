@@ -2,13 +2,12 @@ package hostnet
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/diktyo/diktyo/pkg/afpacket"
 )
 
 // FrameSender sends a complete Ethernet frame out of a device.
@@ -16,16 +15,15 @@ type FrameSender interface {
 	SendFrame(ifindex int, frame []byte) error
 }
 
-// packetSender sends through one AF_PACKET socket of protocol 0 (it never
-// receives), opened on first use by open (which picks the namespace).
-// Closing the socket, also at process exit, costs the kernel an RCU grace
-// period (~16 ms): SpawnSender keeps that off the caller's path.
+// packetSender sends through one afpacket.Socket, opened on first use by
+// open (which picks the namespace). Closing the socket, also at process
+// exit, costs the kernel an RCU grace period (~16 ms): SpawnSender keeps
+// that off the caller's path.
 type packetSender struct {
 	open    func(func() error) error
-	timeout time.Duration // bounds each send (0: none)
+	timeout time.Duration // bounds each send (0: a send never blocks)
 	mu      sync.Mutex
-	fd      int
-	ok      bool
+	sock    *afpacket.Socket
 }
 
 // SendFrame sends frame on ifindex.
@@ -35,48 +33,30 @@ func (s *packetSender) SendFrame(ifindex int, frame []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ok {
-		var fd int
+	if s.sock == nil {
 		err := s.open(func() error {
 			var err error
-			fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+			s.sock, err = afpacket.Open(s.timeout)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("AF_PACKET socket: %w", err)
+			return err
 		}
-		if s.timeout > 0 {
-			tv := unix.NsecToTimeval(s.timeout.Nanoseconds())
-			if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
-				unix.Close(fd)
-				return fmt.Errorf("AF_PACKET socket: %w", err)
-			}
-		}
-		s.fd, s.ok = fd, true
 	}
-	var dst [8]byte
-	copy(dst[:], frame[:6])
-	sa := &unix.SockaddrLinklayer{
-		Protocol: htons(binary.BigEndian.Uint16(frame[12:14])),
-		Ifindex:  ifindex,
-		Halen:    6,
-		Addr:     dst,
-	}
-	return unix.Sendto(s.fd, frame, 0, sa)
+	return s.sock.Send(ifindex, frame)
 }
 
 // Close closes the socket.
 func (s *packetSender) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ok {
+	if s.sock == nil {
 		return nil
 	}
-	s.ok = false
-	return unix.Close(s.fd)
+	err := s.sock.Close()
+	s.sock = nil
+	return err
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Ethernet and ARP constants of a gratuitous ARP.
 const (

@@ -10,7 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/diktyo/diktyo/pkg/ndp"
+	"github.com/diktyo/diktyo/pkg/ifname"
+	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
 	"github.com/diktyo/diktyo/pkg/netplan"
 	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
@@ -326,7 +327,7 @@ func (s *applyState) announce(h netplan.Host) error {
 		case netplan.GratuitousARP:
 			s.buf = BuildGratuitousARP(s.buf[:0], attrs.HardwareAddr, an.Addr)
 		case netplan.UnsolicitedNA:
-			s.buf = ndp.BuildUnsolicitedNA(s.buf[:0], attrs.HardwareAddr, an.Addr)
+			s.buf = ip6frame.AppendUnsolicitedNA(s.buf[:0], attrs.HardwareAddr, an.Addr)
 		}
 		if err := s.a.sender.SendFrame(attrs.Index, s.buf); err != nil {
 			s.a.log.Warn("announcement not sent", "tap", s.tap, "kind", string(an.Kind), "addr", an.Addr.String(), "dev", an.Dev, "err", err)
@@ -356,7 +357,7 @@ func (a *Applier) Remove(r Applied) error {
 	var tapLink netlink.Link
 	if l, err := a.linkByName(tap); err == nil && r.Tap.Index != 0 && l.Attrs().Index == r.Tap.Index {
 		tapLink = l
-	} else if err != nil && !errors.Is(err, ErrNoSuchLink) {
+	} else if err != nil && !errors.Is(err, netplan.ErrNoSuchLink) {
 		fail(fmt.Errorf("%s: %w", tap, err))
 	}
 	if br := recordedFlows(r); br != "" {
@@ -368,7 +369,7 @@ func (a *Applier) Remove(r Applied) error {
 	for i := len(r.ProxyNeighs) - 1; i >= 0; i-- {
 		p := r.ProxyNeighs[i]
 		dev, err := a.linkByName(p.Dev)
-		if errors.Is(err, ErrNoSuchLink) {
+		if errors.Is(err, netplan.ErrNoSuchLink) {
 			continue // proxy entries go with their device
 		}
 		if err == nil {
@@ -388,7 +389,7 @@ func (a *Applier) Remove(r Applied) error {
 			idx = tapLink.Attrs().Index
 		} else {
 			dev, err := a.linkByName(rt.Dev)
-			if errors.Is(err, ErrNoSuchLink) {
+			if errors.Is(err, netplan.ErrNoSuchLink) {
 				continue
 			}
 			if err != nil {
@@ -489,7 +490,7 @@ func (a *Applier) linkByName(name string) (netlink.Link, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) || errors.Is(err, unix.ENODEV) {
-			return nil, fmt.Errorf("%s: %w", name, ErrNoSuchLink)
+			return nil, fmt.Errorf("%s: %w", name, netplan.ErrNoSuchLink)
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -576,8 +577,8 @@ func validate(h netplan.Host) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s: %w: %s", t.Name, ErrInvalid, fmt.Sprintf(format, args...))
 	}
-	if t.Name == "" || len(t.Name) >= unix.IFNAMSIZ || strings.ContainsAny(t.Name, "/ \t\n") {
-		return fmt.Errorf("tap %q: %w: bad device name", t.Name, ErrInvalid)
+	if err := ifname.Validate(t.Name); err != nil {
+		return fmt.Errorf("tap: %w: %w", ErrInvalid, err)
 	}
 	if t.MAC != nil && len(t.MAC) != 6 {
 		return bad("MAC %s is not Ethernet", t.MAC)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/diktyo/diktyo/pkg/syslog"
 )
 
 // AnnounceSubcommand is the hidden subcommand of the binary that a
@@ -277,37 +278,30 @@ func closeInheritedFDs() {
 	}
 }
 
-// syslogPriority is daemon.warning.
-const syslogPriority = 3<<3 | 4
-
-// syslogger writes to the local syslog socket with a deadline on every
-// write (log/syslog has none), or to stderr without one.
+// syslogger reports the detached announcer's failures to syslog (daemon,
+// warning; pkg/syslog bounds every write), or to stderr when there is
+// none.
 type syslogger struct {
-	c net.Conn
+	w *syslog.Writer
 }
 
 func newSyslog() *syslogger {
-	for _, path := range []string{"/dev/log", "/var/run/syslog"} {
-		c, err := net.DialTimeout("unixgram", path, time.Second)
-		if err == nil {
-			return &syslogger{c: c}
-		}
+	w, err := syslog.Dial(syslog.DefaultPath, "diktyo-ifup", 0)
+	if err != nil {
+		return &syslogger{}
 	}
-	return &syslogger{}
+	return &syslogger{w: w}
 }
 
 func (l *syslogger) printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if l.c == nil {
+	if l.w == nil || l.w.Write(syslog.Warning, msg) != nil {
 		fmt.Fprintf(os.Stderr, "diktyo-ifup: %s\n", msg)
-		return
 	}
-	_ = l.c.SetWriteDeadline(time.Now().Add(time.Second))
-	fmt.Fprintf(l.c, "<%d>%s diktyo-ifup[%d]: %s", syslogPriority, time.Now().Format(time.Stamp), os.Getpid(), msg)
 }
 
 func (l *syslogger) close() {
-	if l.c != nil {
-		l.c.Close()
+	if l.w != nil {
+		l.w.Close()
 	}
 }

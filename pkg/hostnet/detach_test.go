@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/eui64"
 )
 
 // The test binary re-executed as the detached announcer: with
@@ -137,7 +137,7 @@ func TestDetachedAnnounce(t *testing.T) {
 	tap := "tap-d1"
 	vmMAC := net.HardwareAddr{0xaa, 0x00, 0x00, 0x12, 0x34, 0x57}
 	vmIP := netip.MustParseAddr("198.51.100.11")
-	eui := ip6frame.EUI64(subnet6, vmMAC)
+	eui, _ := eui64.Addr(subnet6, vmMAC)
 	e.addVM(t, tap, vmMAC)
 	report := filepath.Join(t.TempDir(), "report")
 	a := e.host.applier(t, Options{Detach: ptr(childCommand(report, "-interval", "200ms"))})

@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -56,7 +57,7 @@ func (a *Applier) Facts(tap, link string, table int) (netplan.HostFacts, error) 
 func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 	lf := netplan.LinkFacts{Name: name}
 	l, err := a.linkByName(name)
-	if errors.Is(err, ErrNoSuchLink) {
+	if errors.Is(err, netplan.ErrNoSuchLink) {
 		return lf, nil
 	}
 	if err != nil {
@@ -231,7 +232,7 @@ func (a *Applier) cachedUplink(table, family int) string {
 		return ""
 	}
 	name := strings.TrimSuffix(string(b), "\n")
-	if name == "" || len(name) >= unix.IFNAMSIZ || strings.ContainsAny(name, "/ \t\n") {
+	if ifname.Validate(name) != nil {
 		return ""
 	}
 	return name

@@ -16,16 +16,12 @@ import (
 
 // Sentinel errors, matched with errors.Is.
 var (
-	// ErrNoSuchLink: a device named by the plan does not exist.
-	ErrNoSuchLink = errors.New("no such link")
 	// ErrNoSysctl: a /proc/sys key does not exist.
 	ErrNoSysctl = errors.New("no such sysctl")
 	// ErrInvalid: the plan is malformed (bad family, table, address, key).
 	ErrInvalid = errors.New("invalid plan")
 	// ErrOVS: an Open vSwitch tool (ovs-vsctl, ovs-ofctl) failed.
 	ErrOVS = errors.New("openvswitch command failed")
-	// ErrLockTimeout: the users of a table's shared rules stayed locked.
-	ErrLockTimeout = errors.New("lock timeout")
 )
 
 // DefaultTimeout bounds every netlink request, namespace hop and

@@ -323,3 +323,6 @@ func (c *capture) waitFor(timeout time.Duration, preds map[string]func([]byte) b
 	}
 	return nil
 }
+
+// htons converts a 16-bit value to network byte order.
+func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -71,7 +71,7 @@ func (e *routedEnv) addVM(t testing.TB, tap string, mac net.HardwareAddr) *testN
 // kvm-ifup-custom): constant MAC, proxy ARP, rules and host routes in the
 // table, proxy NDP on the uplink, announcements.
 func routedPlan(tap string, table int, uplink string, ip4 netip.Addr, mac net.HardwareAddr) netplan.Host {
-	eui := ip6frame.EUI64(subnet6, mac)
+	eui, _ := eui64.Addr(subnet6, mac)
 	return netplan.Host{
 		Tap: netplan.Tap{Name: tap, MAC: tapMAC},
 		Sysctls: []netplan.Sysctl{
@@ -116,7 +116,7 @@ func TestRouted(t *testing.T) {
 	tap := "tap-r1"
 	vmMAC := net.HardwareAddr{0xaa, 0x00, 0x00, 0x12, 0x34, 0x56}
 	vmIP := netip.MustParseAddr("198.51.100.10")
-	eui := ip6frame.EUI64(subnet6, vmMAC)
+	eui, _ := eui64.Addr(subnet6, vmMAC)
 	vm := e.addVM(t, tap, vmMAC)
 	a := e.host.applier(t, Options{})
 
@@ -171,7 +171,7 @@ func TestRouted(t *testing.T) {
 	vm.ip(t, "route", "add", routerIP4.String(), "dev", "eth0")
 	vm.ip(t, "route", "add", "default", "via", routerIP4.String())
 	vm.ip(t, "-6", "addr", "add", eui.String()+"/128", "dev", "eth0", "nodad")
-	vm.ip(t, "-6", "route", "add", "default", "via", ip6frame.LinkLocal(tapMAC).String(), "dev", "eth0")
+	vm.ip(t, "-6", "route", "add", "default", "via", eui64.LinkLocal(tapMAC).String(), "dev", "eth0")
 	if err := ping(t, vm, routerIP4, 20*time.Second); err != nil {
 		t.Error(err)
 	}
@@ -256,19 +256,19 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("missing tap", func(t *testing.T) {
 		_, err := a.Apply(routedPlan("tap-nope", testTable, uplinkName, ip4, mac))
-		if !errors.Is(err, ErrNoSuchLink) || err.Error() != "tap-nope: no such link" {
+		if !errors.Is(err, netplan.ErrNoSuchLink) || err.Error() != "tap-nope: no such device" {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("missing bridge", func(t *testing.T) {
 		_, err := a.Apply(netplan.Host{Tap: netplan.Tap{Name: tap, MTU: 1400, Master: "br-nope"}})
-		if !errors.Is(err, ErrNoSuchLink) || err.Error() != "tap-b1: bridge br-nope: no such link" {
+		if !errors.Is(err, netplan.ErrNoSuchLink) || err.Error() != "tap-b1: bridge br-nope: no such device" {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("missing uplink", func(t *testing.T) {
 		_, err := a.Apply(routedPlan(tap, testTable, "upl-nope", ip4, mac))
-		if !errors.Is(err, ErrNoSuchLink) {
+		if !errors.Is(err, netplan.ErrNoSuchLink) {
 			t.Errorf("err = %v", err)
 		}
 	})

@@ -33,7 +33,8 @@ func (a *Applier) tableDir(table int) string {
 }
 
 // lockTable opens the table's user directory (creating it) and locks it,
-// waiting at most the Applier's timeout. Closing the file unlocks. The
+// waiting at most the Applier's timeout (then the error wraps
+// flock.ErrTimeout). Closing the file unlocks. The
 // last user's release removes the directory; flock.Acquire then makes a
 // waiter lock the new one.
 func (a *Applier) lockTable(table int) (*os.File, error) {
@@ -47,9 +48,6 @@ func (a *Applier) lockTable(table int) (*os.File, error) {
 		}
 		return f, err
 	}, a.timeout)
-	if errors.Is(err, flock.ErrTimeout) {
-		return nil, fmt.Errorf("table %d users: %w: %w", table, ErrLockTimeout, err)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("table %d users: %w", table, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -159,8 +160,8 @@ func TestSharedRulesRollback(t *testing.T) {
 	defer lock.Close()
 	impatient := e.host.applier(t, Options{StateDir: dir, Timeout: 50 * time.Millisecond})
 	p.OVS = nil
-	if _, err := impatient.Apply(p); !errors.Is(err, ErrLockTimeout) {
-		t.Fatalf("Apply with the table locked = %v, want ErrLockTimeout", err)
+	if _, err := impatient.Apply(p); !errors.Is(err, flock.ErrTimeout) {
+		t.Fatalf("Apply with the table locked = %v, want flock.ErrTimeout", err)
 	}
 	sameSnapshot(t, "after the lock timeout", before, e.host.snapshot(t, tap, uplinkName))
 

@@ -107,7 +107,7 @@ func (h *fakeHost) Apply(x netplan.Host) (json.RawMessage, error) {
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, "apply "+x.Tap.Name)
 	if _, ok := h.links[x.Tap.Name]; !ok {
-		return nil, fmt.Errorf("tap %s: no such link", x.Tap.Name)
+		return nil, fmt.Errorf("%s: %w", x.Tap.Name, netplan.ErrNoSuchLink)
 	}
 	if h.applyErr != nil {
 		return nil, h.applyErr // a real applier rolls itself back

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/diktyo/diktyo/pkg/ifname"
 )
 
 // DefaultPath is where the configuration lives; env DIKTYO_CONFIG
@@ -217,12 +219,11 @@ func ovsdbSetter(c *Config, v string) error {
 	return nil
 }
 
-// devSetter accepts a network device name (the kernel's rules: at most
-// 15 bytes, no white space, '/' or ':', not "." or "..").
+// devSetter accepts a network device name (pkg/ifname's rule).
 func devSetter(f func(*Config) *string) setter {
 	return func(c *Config, v string) error {
-		if len(v) > 15 || v == "." || v == ".." || strings.ContainsAny(v, " \t/:") {
-			return fmt.Errorf("%w %q: want a network device name", ErrBadValue, v)
+		if err := ifname.Validate(v); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadValue, err)
 		}
 		*f(c) = v
 		return nil

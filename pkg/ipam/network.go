@@ -7,25 +7,28 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/diktyo/diktyo/pkg/ganeti"
 )
 
 // Mode is how a NIC on a network is wired on a node.
-type Mode string
+type Mode = ganeti.NICMode
 
 // The NIC modes Ganeti knows.
 const (
-	ModeRouted      Mode = "routed"
-	ModeBridged     Mode = "bridged"
-	ModeOpenvSwitch Mode = "openvswitch"
+	ModeRouted      = ganeti.ModeRouted
+	ModeBridged     = ganeti.ModeBridged
+	ModeOpenvSwitch = ganeti.ModeOpenvSwitch
 )
 
-// ParseMode checks a mode name.
+// ParseMode checks a mode name with ganeti.ParseNICMode; the error also
+// wraps ErrInvalid.
 func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeRouted, ModeBridged, ModeOpenvSwitch:
-		return m, nil
+	m, err := ganeti.ParseNICMode(s)
+	if err != nil {
+		return "", fmt.Errorf("mode %q: %w: %w", s, ErrInvalid, err)
 	}
-	return "", fmt.Errorf("mode %q: %w: want routed, bridged or openvswitch", s, ErrInvalid)
+	return m, nil
 }
 
 // Connection is how a network is reached from the nodes of one node group.

@@ -1,7 +1,7 @@
 // Package ipam owns diktyo's cluster-wide IP pool: networks (IPv4 /8 to /30,
 // optional IPv6 /64, MAC prefix, allocation ranges, per-node-group
 // connections), address reservations by owner (an instance NIC) or external,
-// allocation with a round-robin cursor, MAC generation, EUI-64 addresses,
+// allocation with a round-robin cursor, MAC generation (EUI-64 addresses are pkg/eui64),
 // consistency checks and a lossless JSON export.
 //
 // All pool logic lives here, on top of a dumb transactional key-value Store

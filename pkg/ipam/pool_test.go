@@ -73,29 +73,6 @@ func allocAll(t testing.TB, p *Pool, name string, max int) []netip.Addr {
 	return got
 }
 
-func TestEUI64(t *testing.T) {
-	for _, tc := range []struct{ prefix, mac, want string }{
-		// The GRNET sample binding (binding-routed.tap5).
-		{"2001:db8:100::/64", "aa:00:01:12:34:56", "2001:db8:100:0:a800:1ff:fe12:3456"},
-		{"2001:db8::/64", "aa:00:00:0d:f1:78", "2001:db8::a800:ff:fe0d:f178"},
-		// Universal MAC: bit 0x02 set by the flip.
-		{"2001:db8:1:2::/64", "00:11:22:33:44:55", "2001:db8:1:2:211:22ff:fe33:4455"},
-		{"2001:db8:1:2::/64", "ff:ff:ff:ff:ff:ff", "2001:db8:1:2:fdff:ffff:feff:ffff"},
-	} {
-		mac, _ := net.ParseMAC(tc.mac)
-		got, err := EUI64(mustPrefix(tc.prefix), mac)
-		if err != nil || got.String() != tc.want {
-			t.Errorf("EUI64(%s, %s) = %v, %v; want %s", tc.prefix, tc.mac, got, err, tc.want)
-		}
-	}
-	mac, _ := net.ParseMAC("aa:00:00:00:00:01")
-	for _, bad := range []string{"2001:db8::/48", "198.51.100.0/24", "::ffff:0:0/96"} {
-		if _, err := EUI64(mustPrefix(bad), mac); !errors.Is(err, ErrInvalid) {
-			t.Errorf("EUI64(%s): err %v, want ErrInvalid", bad, err)
-		}
-	}
-}
-
 func TestNetworkValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ipam"
 )
 
@@ -126,7 +127,7 @@ func (e *env) eui64Command() *cli.Command {
 					return err
 				}
 			}
-			ip, err := ipam.EUI64(prefix, mac)
+			ip, err := eui64.Addr(prefix, mac)
 			if err != nil {
 				return err
 			}

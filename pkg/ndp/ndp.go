@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
 )
 
@@ -132,11 +133,6 @@ func (m Mode) Flags() (managed, other bool) {
 		return false, true
 	}
 }
-
-// LinkLocal returns the fe80::/64 EUI-64 address of a 48-bit MAC, the
-// router address nfdhcpd answers from (GRNET: the tap's MAC-derived
-// link-local).
-func LinkLocal(mac net.HardwareAddr) netip.Addr { return ip6frame.LinkLocal(mac) }
 
 // Result says what a handler did with a packet: Reply, or why not.
 type Result uint8
@@ -324,7 +320,7 @@ func BuildRA(dst []byte, p RAParams) []byte {
 	}
 	src := p.Src
 	if !src.IsValid() {
-		src = ip6frame.LinkLocal(p.SrcMAC)
+		src = eui64.LinkLocal(p.SrcMAC)
 	}
 	start := len(dst)
 	dst = ip6frame.AppendHeaders(dst, dstMAC, p.SrcMAC, src, dstIP, ip6frame.ProtoICMPv6, 255)
@@ -344,7 +340,7 @@ func BuildRA(dst []byte, p RAParams) []byte {
 	binary.BigEndian.PutUint32(b[8:], p.ReachableTime)
 	binary.BigEndian.PutUint32(b[12:], p.RetransTimer)
 
-	dst = appendLLAO(dst, OptSourceLinkLayer, p.SrcMAC)
+	dst = ip6frame.AppendLLAO(dst, OptSourceLinkLayer, p.SrcMAC)
 	if p.MTU != 0 {
 		dst, b = ip6frame.Grow(dst, 8)
 		b[0], b[1], b[2], b[3] = OptMTU, 1, 0, 0
@@ -405,14 +401,6 @@ func domainsLen(ds []string) int {
 		l += n
 	}
 	return l
-}
-
-func appendLLAO(dst []byte, typ byte, mac net.HardwareAddr) []byte {
-	dst, b := ip6frame.Grow(dst, 8)
-	b[0], b[1] = typ, 1
-	clear(b[2:])
-	copy(b[2:], mac)
-	return dst
 }
 
 // routerMAC returns the router identity for a reply leaving devMAC.
@@ -575,7 +563,7 @@ func (r *Responder) handle(dst []byte, p Packet, want uint8) ([]byte, Result) {
 	if len(p.SrcMAC) != 6 || !b.MACSpoof && !bytes.Equal(p.SrcMAC, b.MAC) {
 		return dst, DropMACMismatch
 	}
-	routerLL := ip6frame.LinkLocal(routerMAC)
+	routerLL := eui64.LinkLocal(routerMAC)
 	if typ == TypeRouterSolicitation {
 		return r.answerRS(dst, h, p.SrcMAC, routerMAC, routerLL, b)
 	}
@@ -612,7 +600,7 @@ func (r *Responder) answerNS(dst []byte, h ip6frame.Header, m []byte, srcMAC, ro
 	switch {
 	case target == routerLL:
 		override = true
-	case target == b.EUI64 || target == ip6frame.LinkLocal(b.MAC):
+	case target == b.EUI64 || target == eui64.LinkLocal(b.MAC):
 		return dst, IgnoredTarget
 	case !hasIPv6(b):
 		return dst, IgnoredNoIPv6
@@ -625,7 +613,7 @@ func (r *Responder) answerNS(dst []byte, h ip6frame.Header, m []byte, srcMAC, ro
 	default:
 		return dst, IgnoredTarget
 	}
-	return appendNA(dst, srcMAC, routerMAC, routerLL, h.Src, target, naRouter|naSolicited|naOverride*boolByte(override)), Reply
+	return ip6frame.AppendNA(dst, srcMAC, routerMAC, routerLL, h.Src, target, ip6frame.NARouter|ip6frame.NASolicited|ip6frame.NAOverride*boolByte(override)), Reply
 }
 
 func boolByte(v bool) byte {
@@ -633,26 +621,6 @@ func boolByte(v bool) byte {
 		return 1
 	}
 	return 0
-}
-
-// NA flag bits.
-const (
-	naRouter    = 0x80
-	naSolicited = 0x40
-	naOverride  = 0x20
-)
-
-func appendNA(dst []byte, dstMAC, srcMAC []byte, src, dstIP, target netip.Addr, flags byte) []byte {
-	start := len(dst)
-	dst = ip6frame.AppendHeaders(dst, dstMAC, srcMAC, src, dstIP, ip6frame.ProtoICMPv6, 255)
-	dst, b := ip6frame.Grow(dst, 24)
-	b[0], b[1], b[2], b[3] = TypeNeighborAdvertisement, 0, 0, 0
-	b[4], b[5], b[6], b[7] = flags, 0, 0, 0
-	t := target.As16()
-	copy(b[8:], t[:])
-	dst = appendLLAO(dst, OptTargetLinkLayer, srcMAC)
-	ip6frame.Finish(dst[start:])
-	return dst
 }
 
 // routed reports whether the binding's NIC is routed (queued on its own tap)
@@ -689,15 +657,6 @@ func scanOptions(opts []byte) (sllao []byte, res Result) {
 	return sllao, Reply
 }
 
-// BuildUnsolicitedNA appends an unsolicited neighbour advertisement for
-// target (R=0, S=0, O=1) from srcMAC to all nodes (ff02::1), as diktyo-ifup
-// sends on the uplink so upstream routers learn target is behind srcMAC.
-// The source address is srcMAC's link-local (RFC 4861 7.2.6: an address of
-// the sending interface).
-func BuildUnsolicitedNA(dst []byte, srcMAC net.HardwareAddr, target netip.Addr) []byte {
-	return appendNA(dst, allNodesMAC[:], srcMAC, ip6frame.LinkLocal(srcMAC), allNodes, target, naOverride)
-}
-
 // BuildRS appends a router solicitation frame from srcMAC/src to ff02::2,
 // with a source link-layer option unless src is ::. For tests and load
 // generation; the IPv6 packet starts at ip6frame.EthernetHeaderLen.
@@ -708,7 +667,7 @@ func BuildRS(dst []byte, srcMAC net.HardwareAddr, src netip.Addr) []byte {
 	clear(b)
 	b[0] = TypeRouterSolicitation
 	if !src.IsUnspecified() {
-		dst = appendLLAO(dst, OptSourceLinkLayer, srcMAC)
+		dst = ip6frame.AppendLLAO(dst, OptSourceLinkLayer, srcMAC)
 	}
 	ip6frame.Finish(dst[start:])
 	return dst
@@ -729,7 +688,7 @@ func BuildNS(dst []byte, srcMAC net.HardwareAddr, src, target netip.Addr) []byte
 	t := target.As16()
 	copy(b[8:], t[:])
 	if !src.IsUnspecified() {
-		dst = appendLLAO(dst, OptSourceLinkLayer, srcMAC)
+		dst = ip6frame.AppendLLAO(dst, OptSourceLinkLayer, srcMAC)
 	}
 	ip6frame.Finish(dst[start:])
 	return dst

@@ -15,6 +15,7 @@ import (
 	mdndp "github.com/mdlayher/ndp"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
@@ -510,10 +511,10 @@ func TestPeriodicRANoIPv6(t *testing.T) {
 	}
 }
 
-func TestBuildUnsolicitedNA(t *testing.T) {
+func TestAppendUnsolicitedNA(t *testing.T) {
 	uplink := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
-	out := BuildUnsolicitedNA(nil, uplink, vmEUI64)
-	m := checkFrame(t, out, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}, uplink, LinkLocal(uplink), allNodes)
+	out := ip6frame.AppendUnsolicitedNA(nil, uplink, vmEUI64)
+	m := checkFrame(t, out, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}, uplink, eui64.LinkLocal(uplink), allNodes)
 	na := m.(*mdndp.NeighborAdvertisement)
 	if na.Router || na.Solicited || !na.Override || na.TargetAddress != vmEUI64 {
 		t.Errorf("NA %+v", na)
@@ -574,7 +575,7 @@ func TestGolden(t *testing.T) {
 			return out
 		},
 		"na-unsolicited.hex": func() []byte {
-			return BuildUnsolicitedNA(nil, net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}, vmEUI64)
+			return ip6frame.AppendUnsolicitedNA(nil, net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}, vmEUI64)
 		},
 	}
 	for name, build := range frames {

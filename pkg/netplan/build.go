@@ -12,8 +12,9 @@ import (
 	"strings"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ifname"
 )
 
 // Sentinel errors of Build and its helpers; test with errors.Is.
@@ -24,7 +25,7 @@ var (
 	// ErrNoTable: a routed NIC's LINK is not a routing table.
 	ErrNoTable = errors.New("not a routing table")
 	// ErrNoSuchLink: the tap, or the bridge the NIC is attached to, does
-	// not exist.
+	// not exist (when the plan is built, or when pkg/hostnet applies it).
 	ErrNoSuchLink = errors.New("no such device")
 	// ErrOutsideNetwork: the NIC's IP is not in its network's subnet.
 	ErrOutsideNetwork = errors.New("IP outside the network")
@@ -130,7 +131,7 @@ func Build(in Input) (*Plan, error) {
 		ip4 = e.IP
 	}
 	if netw != nil && netw.Subnet6.IsValid() && !e.Tags.Has(TagDisableIPv6) {
-		a, err := ipam.EUI64(netw.Subnet6, e.MAC)
+		a, err := eui64.Addr(netw.Subnet6, e.MAC)
 		if err != nil {
 			return nil, fmt.Errorf("%w: network %s: %w", ErrInvalid, netw.Name, err)
 		}
@@ -211,7 +212,7 @@ func Build(in Input) (*Plan, error) {
 		// nfdhcpd's router advertisements come from fe80::EUI-64 of the
 		// INDEV's MAC (the bridge's); a routed tap's is set below.
 		if p.Mode != ModeRouted && len(in.Facts.Link.MAC) == 6 {
-			p.Filter.RouterLL6 = linkLocal(in.Facts.Link.MAC)
+			p.Filter.RouterLL6 = eui64.LinkLocal(in.Facts.Link.MAC)
 		}
 		b := &binding.Binding{
 			Tap: e.Interface, InDev: indev, MAC: cloneMAC(e.MAC), Hostname: e.Instance,
@@ -274,7 +275,7 @@ func planRouted(p *Plan, in Input, netw *ganeti.Network, ip4, ip6 netip.Addr) er
 		return fmt.Errorf("%w: TAP_CONSTANT_MAC %q: want 6 octets", ErrInvalid, in.Options.TapMAC)
 	}
 	p.Host.Tap.MAC = cloneMAC(in.Options.TapMAC)
-	p.Filter.RouterLL6 = linkLocal(in.Options.TapMAC)
+	p.Filter.RouterLL6 = eui64.LinkLocal(in.Options.TapMAC)
 	if in.Options.RoutedRequireTag && (netw == nil || in.Options.IPLessRoutedTag == "" || !netw.Tags.Has(in.Options.IPLessRoutedTag)) {
 		return nil
 	}
@@ -348,20 +349,11 @@ func ProfileOf(e *ganeti.IfupEnv) Profile {
 	return best
 }
 
-// ValidIfName checks a Linux interface name. Tap names end up in file
-// names and /proc/sys paths, so anything else is refused.
+// ValidIfName checks an interface name with pkg/ifname's rule; the error
+// wraps both ErrInvalid and ifname.ErrInvalid.
 func ValidIfName(s string) error {
-	if s == "" {
-		return fmt.Errorf("%w: empty interface name", ErrInvalid)
-	}
-	if len(s) > 15 || s == "." || s == ".." {
-		return fmt.Errorf("%w: interface name %q", ErrInvalid, s)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '/' || c == ':' {
-			return fmt.Errorf("%w: interface name %q", ErrInvalid, s)
-		}
+	if err := ifname.Validate(s); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
@@ -400,12 +392,6 @@ func ParseRTTables(r io.Reader) map[string]int {
 		m[f[1]] = int(n)
 	}
 	return m
-}
-
-// linkLocal is fe80::/64 with the modified EUI-64 of mac (6 octets).
-func linkLocal(mac net.HardwareAddr) netip.Addr {
-	a, _ := ipam.EUI64(netip.MustParsePrefix("fe80::/64"), mac)
-	return a
 }
 
 func cloneMAC(m net.HardwareAddr) net.HardwareAddr {

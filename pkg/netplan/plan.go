@@ -8,17 +8,19 @@ package netplan
 
 import (
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/jsonx"
 )
 
-// Mode is how the NIC is wired.
-type Mode string
+// Mode is how the NIC is wired: Ganeti's NIC mode, the one mode type of
+// diktyo.
+type Mode = ganeti.NICMode
 
 // NIC modes, as Ganeti names them.
 const (
-	ModeRouted      Mode = "routed"
-	ModeBridged     Mode = "bridged"
-	ModeOpenvSwitch Mode = "openvswitch"
+	ModeRouted      = ganeti.ModeRouted
+	ModeBridged     = ganeti.ModeBridged
+	ModeOpenvSwitch = ganeti.ModeOpenvSwitch
 )
 
 // NICID identifies the NIC a tap belongs to. Ganeti reuses tap names, so

@@ -14,6 +14,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/dhcp4"
 	"github.com/diktyo/diktyo/pkg/dhcp6"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ndp"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
 	"github.com/diktyo/diktyo/pkg/nfqueue"
@@ -125,9 +126,9 @@ func discover(mac net.HardwareAddr) []byte {
 }
 
 func TestHandler(t *testing.T) {
-	ll1 := ndp.LinkLocal(vmMAC1)
+	ll1 := eui64.LinkLocal(vmMAC1)
 	rs := ndp.BuildRS(nil, vmMAC1, ll1)[14:]
-	ns := ndp.BuildNS(nil, vmMAC1, ll1, ndp.LinkLocal(net.HardwareAddr(tapMAC[:])))[14:]
+	ns := ndp.BuildNS(nil, vmMAC1, ll1, eui64.LinkLocal(net.HardwareAddr(tapMAC[:])))[14:]
 	ir := dhcp6.BuildInformationRequest(nil, vmMAC1, ll1, 7, dhcp6.DUIDLL(vmMAC1))[14:]
 	dad := ndp.BuildNS(nil, vmMAC1, netip.IPv6Unspecified(), ll1)[14:]
 	other := ndp.BuildNS(nil, vmMAC1, ll1, netip.MustParseAddr("2001:db8:ffff::1"))[14:]
@@ -271,8 +272,8 @@ func TestHandlerDisabled(t *testing.T) {
 // without a binding and no frame at all.
 func FuzzHandler(f *testing.F) {
 	f.Add(uint8(0), discover(vmMAC1))
-	f.Add(uint8(1), ndp.BuildRS(nil, vmMAC1, ndp.LinkLocal(vmMAC1))[14:])
-	f.Add(uint8(3), dhcp6.BuildInformationRequest(nil, vmMAC1, ndp.LinkLocal(vmMAC1), 1, nil)[14:])
+	f.Add(uint8(1), ndp.BuildRS(nil, vmMAC1, eui64.LinkLocal(vmMAC1))[14:])
+	f.Add(uint8(3), dhcp6.BuildInformationRequest(nil, vmMAC1, eui64.LinkLocal(vmMAC1), 1, nil)[14:])
 	f.Fuzz(func(t *testing.T, p uint8, payload []byte) {
 		rec := &recorder{keep: true}
 		e := testEngine(t, rec)
@@ -304,8 +305,8 @@ func TestHandlerAllocs(t *testing.T) {
 	e := testEngine(t, &recorder{})
 	for p, payload := range map[proto][]byte{
 		protoDHCP4: discover(vmMAC1),
-		protoRS:    ndp.BuildRS(nil, vmMAC1, ndp.LinkLocal(vmMAC1))[14:],
-		protoDHCP6: dhcp6.BuildInformationRequest(nil, vmMAC1, ndp.LinkLocal(vmMAC1), 7, dhcp6.DUIDLL(vmMAC1))[14:],
+		protoRS:    ndp.BuildRS(nil, vmMAC1, eui64.LinkLocal(vmMAC1))[14:],
+		protoDHCP6: dhcp6.BuildInformationRequest(nil, vmMAC1, eui64.LinkLocal(vmMAC1), 7, dhcp6.DUIDLL(vmMAC1))[14:],
 	} {
 		q := newQueueHandler(e, p)
 		pkt := &nfqueue.Packet{InDev: idxTap1, HWAddr: vmMAC1, Payload: payload}
@@ -345,7 +346,7 @@ func BenchmarkHandlerDHCP4(b *testing.B) {
 func BenchmarkHandlerRS(b *testing.B) {
 	e := testEngine(b, &recorder{})
 	q := newQueueHandler(e, protoRS)
-	pkt := &nfqueue.Packet{InDev: idxTap1, HWAddr: vmMAC1, Payload: ndp.BuildRS(nil, vmMAC1, ndp.LinkLocal(vmMAC1))[14:]}
+	pkt := &nfqueue.Packet{InDev: idxTap1, HWAddr: vmMAC1, Payload: ndp.BuildRS(nil, vmMAC1, eui64.LinkLocal(vmMAC1))[14:]}
 	b.ReportAllocs()
 	for b.Loop() {
 		q.handle(pkt)

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"log/syslog"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/diktyo/diktyo/pkg/syslog"
 )
 
 // newStderrLogger logs text lines to w (foreground mode).
@@ -29,7 +30,7 @@ func level(debug bool) slog.Level {
 // destination.
 func newDaemonLogger(logDir string, debug bool) (*slog.Logger, io.Closer, error) {
 	opts := &slog.HandlerOptions{Level: level(debug)}
-	if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "nfdhcpd"); err == nil {
+	if w, err := syslog.Dial(syslog.DefaultPath, "nfdhcpd", 0); err == nil {
 		h := &syslogHandler{mu: &sync.Mutex{}, buf: &bytes.Buffer{}, w: w}
 		// syslog stamps the time itself.
 		h.inner = slog.NewTextHandler(h.buf, &slog.HandlerOptions{Level: opts.Level,
@@ -53,7 +54,7 @@ func newDaemonLogger(logDir string, debug bool) (*slog.Logger, io.Closer, error)
 }
 
 // syslogHandler formats records as text and writes each with the syslog
-// priority of its level.
+// severity of its level (pkg/syslog bounds every write).
 type syslogHandler struct {
 	mu    *sync.Mutex
 	buf   *bytes.Buffer
@@ -72,17 +73,7 @@ func (h *syslogHandler) Handle(ctx context.Context, r slog.Record) error {
 	if err := h.inner.Handle(ctx, r); err != nil {
 		return err
 	}
-	msg := string(bytes.TrimRight(h.buf.Bytes(), "\n"))
-	switch {
-	case r.Level >= slog.LevelError:
-		return h.w.Err(msg)
-	case r.Level >= slog.LevelWarn:
-		return h.w.Warning(msg)
-	case r.Level >= slog.LevelInfo:
-		return h.w.Info(msg)
-	default:
-		return h.w.Debug(msg)
-	}
+	return h.w.Write(syslog.SeverityOf(r.Level), string(bytes.TrimRight(h.buf.Bytes(), "\n")))
 }
 
 func (h *syslogHandler) WithAttrs(as []slog.Attr) slog.Handler {

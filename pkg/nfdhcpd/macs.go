@@ -1,16 +1,16 @@
 package nfdhcpd
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
+	"github.com/diktyo/diktyo/pkg/afpacket"
 	"github.com/diktyo/diktyo/pkg/binding"
 )
 
 // ErrNoMAC is returned when a tap has no usable Ethernet MAC.
-var ErrNoMAC = errors.New("no Ethernet MAC")
+var ErrNoMAC = afpacket.ErrNoMAC
 
 // macCache maps tap ifindexes to the taps' own MACs (the server/router MAC
 // of replies) so that the packet path makes no syscall. It is rebuilt when

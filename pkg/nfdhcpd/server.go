@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/diktyo/diktyo/pkg/afpacket"
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/nfqueue"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,7 +37,7 @@ type server struct {
 	s    *settings
 	duid []byte
 
-	sock    *packetSocket
+	sock    *afpacket.Socket
 	eng     *engine
 	ra      *raScheduler
 	watcher *binding.Watcher
@@ -125,7 +126,7 @@ func (srv *server) start() error {
 	if err != nil {
 		return err
 	}
-	if srv.sock, err = openPacketSocket(); err != nil {
+	if srv.sock, err = afpacket.Open(0); err != nil {
 		return err
 	}
 	srv.eng = newEngine(srv.sock, srv.sock.HardwareAddr, srv.m, srv.log)

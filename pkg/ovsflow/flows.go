@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -279,7 +279,7 @@ func sourcesOf(g *netplan.Filter) (sources, error) {
 		}
 	}
 	ll := netip.MustParsePrefix("fe80::/64")
-	eui, err := ipam.EUI64(ll, g.MAC)
+	eui, err := eui64.Addr(ll, g.MAC)
 	if err != nil {
 		return s, err
 	}

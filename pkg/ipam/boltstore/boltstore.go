@@ -13,7 +13,7 @@
 // A Store holds a lock from Open to Close: exclusive for read-write,
 // shared for ReadOnly. Processes are expected to open the store, run one
 // transaction and close it, so hold times are short. The lock is flock(2)
-// on "<path>.lock", taken before bbolt opens the file: bbolt's own flock
+// on "<path>.lock" (pkg/flock), taken before bbolt opens the file: bbolt's own flock
 // polls every 50 ms, which makes a crowd of short-lived hook processes
 // crawl, whereas a waiter here blocks in the kernel and wakes as soon as
 // the holder unlocks. bbolt's lock is still taken afterwards, as a safety
@@ -114,7 +114,6 @@ type Store struct {
 	log      *slog.Logger
 	db       *bolt.DB
 	lock     *fileLock // nil when read-only without a lock file
-	tune     tuning
 	writer   chan struct{}
 
 	mu     sync.Mutex
@@ -140,17 +139,6 @@ func (e *BusyError) Unwrap() error { return ipam.ErrBusy }
 // Open locks and opens the store at path, creating it unless ReadOnly.
 // The lock is held until Close.
 func Open(path string, opts Options) (*Store, error) {
-	return open(path, opts, tuning{})
-}
-
-// tuning holds the knobs the benchmarks compare; Open uses the zero value.
-type tuning struct {
-	lock           lockMode
-	freelist       bolt.FreelistType
-	noFreelistSync bool
-}
-
-func open(path string, opts Options, tune tuning) (*Store, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -175,7 +163,7 @@ func open(path string, opts Options, tune tuning) (*Store, error) {
 	}
 	var lock *fileLock
 	if lf != nil {
-		lock, err = acquire(lf, !opts.ReadOnly, deadline, tune.lock)
+		lock, err = acquire(lf, !opts.ReadOnly, deadline)
 		if errors.Is(err, ipam.ErrBusy) {
 			return nil, &BusyError{Path: path, Waited: opts.Timeout}
 		}
@@ -195,7 +183,6 @@ func open(path string, opts Options, tune tuning) (*Store, error) {
 		timeout:  opts.Timeout,
 		log:      log,
 		lock:     lock,
-		tune:     tune,
 		writer:   make(chan struct{}, 1),
 	}
 	s.writer <- struct{}{}
@@ -209,15 +196,13 @@ func open(path string, opts Options, tune tuning) (*Store, error) {
 // boltOptions keeps bbolt's default freelist (array, synced to the file):
 // with NoFreelistSync every read-write Open scans the whole file to rebuild
 // it (10-30 ms at 50000 keys instead of under 1 ms), and the hashmap
-// freelist showed no gain at pool sizes. Benchmarks compare them.
+// freelist showed no gain at pool sizes.
 func (s *Store) boltOptions(opts Options, deadline time.Time) *bolt.Options {
 	return &bolt.Options{
 		// Zero would mean wait forever; our own lock makes waiting rare.
 		Timeout:         max(time.Until(deadline), time.Millisecond),
 		ReadOnly:        opts.ReadOnly,
 		NoSync:          opts.NoSync,
-		FreelistType:    s.tune.freelist,
-		NoFreelistSync:  s.tune.noFreelistSync,
 		InitialMmapSize: opts.MmapSize,
 	}
 }
@@ -239,7 +224,7 @@ func (s *Store) openDB(opts Options, deadline time.Time) (*bolt.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		if meta.freelist == noFreelist && !s.readOnly && !s.tune.noFreelistSync {
+		if meta.freelist == noFreelist && !s.readOnly {
 			// bbolt would commit a freelist while opening: check that
 			// the file is ours before letting it write.
 			if err := s.preflight(opts, deadline); err != nil {

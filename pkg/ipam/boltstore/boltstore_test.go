@@ -28,14 +28,13 @@ import (
 // Helper processes: the test binary re-executes itself with
 // BOLTSTORE_HELPER set to run one of these instead of the tests.
 const (
-	envHelper  = "BOLTSTORE_HELPER"
-	envPath    = "BOLTSTORE_PATH"
-	envCount   = "BOLTSTORE_COUNT"
-	envNoSync  = "BOLTSTORE_NOSYNC"
-	envPolling = "BOLTSTORE_POLLING"
-	envRO      = "BOLTSTORE_READONLY"
-	envFlush   = "BOLTSTORE_FLUSH"
-	envThink   = "BOLTSTORE_THINK" // pause between cycles, outside the lock
+	envHelper = "BOLTSTORE_HELPER"
+	envPath   = "BOLTSTORE_PATH"
+	envCount  = "BOLTSTORE_COUNT"
+	envNoSync = "BOLTSTORE_NOSYNC"
+	envRO     = "BOLTSTORE_READONLY"
+	envFlush  = "BOLTSTORE_FLUSH"
+	envThink  = "BOLTSTORE_THINK" // pause between cycles, outside the lock
 )
 
 func TestMain(m *testing.M) {
@@ -52,16 +51,12 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func helperOpts() (Options, tuning) {
-	var tune tuning
-	if os.Getenv(envPolling) != "" {
-		tune.lock = lockPolling
-	}
+func helperOpts() Options {
 	return Options{
 		Timeout:  time.Minute,
 		NoSync:   os.Getenv(envNoSync) != "",
 		ReadOnly: os.Getenv(envRO) != "",
-	}, tune
+	}
 }
 
 // helperIncrement runs BOLTSTORE_COUNT Open/Update/Close cycles, each
@@ -70,7 +65,7 @@ func helperOpts() (Options, tuning) {
 func helperIncrement() int {
 	n, _ := strconv.Atoi(os.Getenv(envCount))
 	think, _ := time.ParseDuration(os.Getenv(envThink))
-	opts, tune := helperOpts()
+	opts := helperOpts()
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	for range n {
@@ -78,7 +73,7 @@ func helperIncrement() int {
 			time.Sleep(think/2 + rand.N(think))
 		}
 		start := time.Now()
-		s, err := open(os.Getenv(envPath), opts, tune)
+		s, err := Open(os.Getenv(envPath), opts)
 		wait := time.Since(start)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -109,8 +104,8 @@ func helperIncrement() int {
 // helperHold opens the store, says "locked" and holds it until stdin
 // closes.
 func helperHold() int {
-	opts, tune := helperOpts()
-	s, err := open(os.Getenv(envPath), opts, tune)
+	opts := helperOpts()
+	s, err := Open(os.Getenv(envPath), opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -605,13 +600,11 @@ func TestBusy(t *testing.T) {
 		holderRO  bool
 		waiterRO  bool
 		otherProc bool
-		polling   bool
 	}{
-		{"writer vs writer, same process", false, false, false, false},
-		{"writer vs writer, other process", false, false, true, false},
-		{"reader vs writer, other process", false, true, true, false},
-		{"writer vs reader, other process", true, false, true, false},
-		{"writer vs writer, polling", false, false, true, true},
+		{"writer vs writer, same process", false, false, false},
+		{"writer vs writer, other process", false, false, true},
+		{"reader vs writer, other process", false, true, true},
+		{"writer vs reader, other process", true, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -628,12 +621,8 @@ func TestBusy(t *testing.T) {
 				h := mustOpen(t, path, Options{ReadOnly: tc.holderRO})
 				release = func() { _ = h.Close() }
 			}
-			var tune tuning
-			if tc.polling {
-				tune.lock = lockPolling
-			}
 			start := time.Now()
-			_, err := open(path, Options{ReadOnly: tc.waiterRO, Timeout: 200 * time.Millisecond}, tune)
+			_, err := Open(path, Options{ReadOnly: tc.waiterRO, Timeout: 200 * time.Millisecond})
 			waited := time.Since(start)
 			if !errors.Is(err, ipam.ErrBusy) {
 				t.Fatalf("Open = %v, want ErrBusy", err)
@@ -646,7 +635,7 @@ func TestBusy(t *testing.T) {
 				t.Errorf("gave up after %v, before the timeout", waited)
 			}
 			release()
-			s, err := open(path, Options{ReadOnly: tc.waiterRO, Timeout: 5 * time.Second}, tune)
+			s, err := Open(path, Options{ReadOnly: tc.waiterRO, Timeout: 5 * time.Second})
 			if err != nil {
 				t.Fatalf("Open after release: %v", err)
 			}
@@ -782,23 +771,21 @@ func TestKilled(t *testing.T) {
 // TestWaiterWakes checks that an Open already waiting gets the store once
 // the holder closes it.
 func TestWaiterWakes(t *testing.T) {
-	for _, mode := range []lockMode{lockBlocking, lockPolling} {
-		path := filepath.Join(t.TempDir(), "ipam.db")
-		holder := mustOpen(t, path, testOpts())
-		got := make(chan error, 1)
-		go func() {
-			s, err := open(path, Options{NoSync: true, Timeout: 10 * time.Second}, tuning{lock: mode})
-			if err == nil {
-				err = s.Close()
-			}
-			got <- err
-		}()
-		time.Sleep(50 * time.Millisecond)
-		if err := holder.Close(); err != nil {
-			t.Fatal(err)
+	path := filepath.Join(t.TempDir(), "ipam.db")
+	holder := mustOpen(t, path, testOpts())
+	got := make(chan error, 1)
+	go func() {
+		s, err := Open(path, Options{NoSync: true, Timeout: 10 * time.Second})
+		if err == nil {
+			err = s.Close()
 		}
-		if err := <-got; err != nil {
-			t.Errorf("mode %d: waiter: %v", mode, err)
-		}
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := holder.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Errorf("waiter: %v", err)
 	}
 }

@@ -84,7 +84,7 @@
 // where they can: within one process, Update calls on the same Store are
 // serialised (as in boltstore); with Options.LockDir, the Updates of all
 // processes of a host queue on a lock file of the pool in that directory
-// (a blocking flock(2), waited for until the deadline, then ErrBusy; the
+// (a blocking flock(2) by pkg/flock, waited for until the deadline, then ErrBusy; the
 // store works without it if the directory cannot be written). Ganeti runs
 // the hooks that allocate on its master node, so in practice conflicts
 // only happen between hosts, around a master failover. Separate hosts
@@ -144,10 +144,10 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
+	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
 )
@@ -624,7 +624,7 @@ func (s *Store) lockHost(ctx context.Context) (func(), error) {
 		return func() {}, nil
 	}
 	start := time.Now()
-	if err := waitLock(ctx, f); err != nil {
+	if err := flock.Lock(ctx, f, true); err != nil {
 		return nil, fmt.Errorf("update store %s: %w: other processes of this host kept %s for %v: %w",
 			s.name, ipam.ErrBusy, s.lockPath, time.Since(start).Round(time.Millisecond), err)
 	}
@@ -632,34 +632,6 @@ func (s *Store) lockHost(ctx context.Context) (func(), error) {
 		s.log.Debug("host lock contended", "store", s.name, "waited", waited)
 	}
 	return func() { f.Close() }, nil
-}
-
-// waitLock locks f exclusively. The wait is a blocking flock(2) on a helper
-// goroutine, so that the kernel hands the lock over as soon as its holder
-// lets go (waiters that poll let a busy process take it again and again).
-// If ctx ends first, f is closed once the helper returns, which releases
-// the lock if it came too late.
-func waitLock(ctx context.Context, f *os.File) error {
-	done := make(chan error, 1)
-	go func() {
-		for {
-			err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
-			if !errors.Is(err, unix.EINTR) {
-				done <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-		}
-		return err
-	case <-ctx.Done():
-		go func() { <-done; f.Close() }()
-		return ctx.Err()
-	}
 }
 
 // Close closes the etcd client unless it was passed in Options.Client.

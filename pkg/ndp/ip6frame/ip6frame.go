@@ -1,15 +1,16 @@
 // Package ip6frame owns the Ethernet + IPv6 framing shared by the NDP and
 // DHCPv6 responders: in-place parsing of a queued IPv6 header, writing reply
 // frame headers into a caller's buffer, upper-layer checksums over the IPv6
-// pseudo-header, the EUI-64 link-local and multicast address mappings, and
-// DNS name encoding. Everything here is pure and allocation free on valid
+// pseudo-header, the multicast address mappings, DNS name encoding, and
+// the neighbour advertisement frame that both the NDP responder and
+// diktyo-ifup's announcer (pkg/hostnet) send, so the announcer does not
+// import the responder. Everything here is pure and allocation free on valid
 // input. It must never import sockets, netlink, nfqueue or binding code.
 package ip6frame
 
 import (
 	"encoding/binary"
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 
@@ -66,27 +67,6 @@ func Parse(pkt []byte) (Header, error) {
 		HopLimit:   pkt[7],
 		Payload:    pkt[IPv6HeaderLen : IPv6HeaderLen+plen],
 	}, nil
-}
-
-// LinkLocal returns fe80::/64 plus the modified EUI-64 interface identifier
-// of a 48-bit MAC (universal/local bit flipped, ff:fe inserted), the same
-// mapping as GRNET's mac2eui64. It returns the zero Addr for other lengths.
-func LinkLocal(mac net.HardwareAddr) netip.Addr {
-	return EUI64(netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfe, 0x80}), 64), mac)
-}
-
-// EUI64 returns the address of mac in the /64 prefix p (SLAAC), or the zero
-// Addr when p is not an IPv6 /64 or mac is not 48 bits long.
-func EUI64(p netip.Prefix, mac net.HardwareAddr) netip.Addr {
-	if len(mac) != 6 || p.Bits() != 64 || !p.Addr().Is6() || p.Addr().Is4In6() {
-		return netip.Addr{}
-	}
-	a := p.Masked().Addr().As16()
-	a[8] = mac[0] ^ 0x02
-	a[9], a[10] = mac[1], mac[2]
-	a[11], a[12] = 0xff, 0xfe
-	a[13], a[14], a[15] = mac[3], mac[4], mac[5]
-	return netip.AddrFrom16(a)
 }
 
 // IsLinkLocal64 reports whether a is in fe80::/64, the only link-local

@@ -4,25 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"net"
 	"net/netip"
 	"testing"
 )
-
-func TestEUI64(t *testing.T) {
-	mac := net.HardwareAddr{0xaa, 0x00, 0x01, 0x12, 0x34, 0x56}
-	// EUI64 from shared/formats/binding-routed.tap5 (GRNET mac2eui64).
-	if g, w := EUI64(netip.MustParsePrefix("2001:db8:100::/64"), mac), netip.MustParseAddr("2001:db8:100:0:a800:1ff:fe12:3456"); g != w {
-		t.Errorf("EUI64 %v, want %v", g, w)
-	}
-	if g, w := LinkLocal(mac), netip.MustParseAddr("fe80::a800:1ff:fe12:3456"); g != w {
-		t.Errorf("LinkLocal %v, want %v", g, w)
-	}
-	if LinkLocal(mac[:5]).IsValid() || EUI64(netip.MustParsePrefix("2001:db8::/56"), mac).IsValid() ||
-		EUI64(netip.MustParsePrefix("198.51.100.0/24"), mac).IsValid() {
-		t.Error("invalid input gave an address")
-	}
-}
 
 func TestAddressHelpers(t *testing.T) {
 	for a, want := range map[string]bool{
