@@ -88,7 +88,7 @@ func newBenchHost(b *testing.B, impl string, n int) *benchHost {
 			if err != nil {
 				return err
 			}
-			r, closeSys, err := ifup.NewSystem(cfg, nil)
+			r, closeSys, err := ifup.NewSystem(cfg, nil, nil)
 			if err != nil {
 				return err
 			}

@@ -48,7 +48,7 @@ func run() int {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	r, closeSys, err := ifup.NewSystem(cfg, log)
+	r, closeSys, err := ifup.NewSystem(cfg, log, &hostnet.SpawnCommand{})
 	if err != nil {
 		return fail(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 )
 
@@ -163,7 +164,10 @@ func hook(ctx context.Context, environ []string, env map[string]string, db, node
 		}
 		node = NodeName(func(k string) string { return env[k] }, hookEnv["GANETI_DATA_DIR"])
 	}
-	if err := Run(ctx, environ, System(cfg, log, node, db)); err != nil {
+	// This binary sends re-announcements as its own detached child
+	// (hooks/main.go handles hostnet.AnnounceSubcommand).
+	announcer := &hostnet.SpawnCommand{Args: []string{"diktyo-hook", hostnet.AnnounceSubcommand}}
+	if err := Run(ctx, environ, System(cfg, log, node, db, announcer)); err != nil {
 		log.Error(err.Error())
 		return ExitError
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/diktyo/diktyo/pkg/ganetisync"
+	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
@@ -50,15 +51,16 @@ func OpenStore(cfg *ifupconf.Config, loc string, create bool) (ipam.Store, error
 // System returns the Deps of a hook run on this host: the pool store at
 // dbPath, diktyo-ifup's records under cfg.StateDir and its Runner
 // (ifup.NewSystem: netlink and nftables), Ganeti through its gnt-*
-// commands.
-func System(cfg *ifupconf.Config, log *slog.Logger, node, dbPath string) Deps {
+// commands. announcer is passed to ifup.NewSystem (the detached sender
+// of re-announcements).
+func System(cfg *ifupconf.Config, log *slog.Logger, node, dbPath string, announcer *hostnet.SpawnCommand) Deps {
 	return Deps{
 		Config:   cfg,
 		Node:     node,
 		Log:      log,
 		OpenPool: func(create bool) (ipam.Store, error) { return OpenStore(cfg, dbPath, create) },
 		Host: func() (HostOps, func(), error) {
-			r, closeFn, err := ifup.NewSystem(cfg, log)
+			r, closeFn, err := ifup.NewSystem(cfg, log, announcer)
 			if err != nil {
 				return nil, nil, err
 			}

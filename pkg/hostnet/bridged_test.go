@@ -36,6 +36,7 @@ func TestBridged(t *testing.T) {
 	if !f.Link.Exists || f.Link.Kind != "bridge" || f.Link.MTU != 1400 || f.Tap.Master != "" {
 		t.Fatalf("facts: %+v", f)
 	}
+	host.waitLinkLocal(t, "br-x") // or it may appear between the snapshots
 	before := host.snapshot(t, "tap-b1", "br-x")
 
 	plan := netplan.Host{Tap: netplan.Tap{Name: "tap-b1", MTU: f.Link.MTU, Master: "br-x"}}

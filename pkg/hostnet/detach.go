@@ -162,19 +162,6 @@ func (s *SpawnSender) Close() error {
 	return err
 }
 
-// selfInTest reports whether the default child, this binary, is a test
-// binary (go test names them *.test), which does not know
-// AnnounceSubcommand: it would run the tests again instead. The name is
-// checked rather than testing.Testing(), which would link the testing
-// package, and its flag and init work, into diktyo-ifup.
-func selfInTest(cmd SpawnCommand) bool {
-	if cmd.Path != "" {
-		return false
-	}
-	exe, err := os.Executable()
-	return err == nil && strings.HasSuffix(exe, ".test")
-}
-
 // checkFrame accepts what RunAnnounce accepts: an ifindex and an Ethernet
 // frame without FCS.
 func checkFrame(ifindex int, frame []byte) error {

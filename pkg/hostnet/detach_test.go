@@ -99,9 +99,6 @@ func TestSpawnSenderCollects(t *testing.T) {
 	}
 	// The default child is this binary, which in a test cannot announce:
 	// New falls back to the in-process sender.
-	if !selfInTest(SpawnCommand{}) || selfInTest(SpawnCommand{Path: "/proc/self/exe"}) {
-		t.Error("selfInTest")
-	}
 }
 
 func TestRunAnnounceArgs(t *testing.T) {

@@ -141,7 +141,7 @@ func New(opts Options) (*Applier, error) {
 		a.sysctl = ProcSysctl{}
 	}
 	if a.sender == nil {
-		if opts.Detach != nil && !selfInTest(*opts.Detach) {
+		if opts.Detach != nil {
 			s := NewSpawnSender(*opts.Detach, nil)
 			a.sender = s
 			a.closers = append(a.closers, s.Close)
@@ -216,7 +216,7 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 	}
 	if opts.Sender == nil {
 		// Closed before the runner: a SpawnSender starts its child there.
-		if opts.Detach != nil && !selfInTest(*opts.Detach) {
+		if opts.Detach != nil {
 			s := NewSpawnSender(*opts.Detach, runner.Run)
 			opts.Sender = s
 			closers = append(closers, s.Close)

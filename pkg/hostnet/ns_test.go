@@ -154,8 +154,11 @@ func (n *testNS) waitLinkLocal(t testing.TB, dev string) {
 	for time.Now().Before(deadline) {
 		out := n.ip(t, "-6", "addr", "show", "dev", dev, "scope", "link")
 		if strings.Contains(out, "fe80") && !strings.Contains(out, "tentative") {
-			// the anycast route follows the address
-			if strings.Contains(n.ip(t, "-6", "route", "show", "table", "local", "dev", dev), "anycast") {
+			// The local route follows the address, and on a forwarding
+			// device the subnet-router anycast route too.
+			local := n.ip(t, "-6", "route", "show", "table", "local", "dev", dev)
+			fwd := strings.TrimSpace(n.exec(t, "cat", "/proc/sys/net/ipv6/conf/"+dev+"/forwarding")) == "1"
+			if strings.Contains(local, "local fe80") && (!fwd || strings.Contains(local, "anycast")) {
 				return
 			}
 		}

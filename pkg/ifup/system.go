@@ -22,14 +22,19 @@ var RTTablesFiles = []string{"/usr/share/iproute2/rt_tables", "/etc/iproute2/rt_
 // pkg/firewall, the pool at cfg.IPAMDB (read through pkg/ipam/storeurl),
 // rt_tables and exec(2) for IFUP_EXTRA_SCRIPT. close releases the netlink
 // handles.
-func NewSystem(cfg *ifupconf.Config, log *slog.Logger) (r *Runner, close func(), err error) {
+//
+// announcer is the command of the detached process that sends the
+// gratuitous ARPs and unsolicited NAs (hostnet.SpawnCommand{}: this very
+// binary, which must handle hostnet.AnnounceSubcommand); nil sends them
+// from this process, which then waits for them (tests, benchmarks).
+func NewSystem(cfg *ifupconf.Config, log *slog.Logger, announcer *hostnet.SpawnCommand) (r *Runner, close func(), err error) {
 	// Announcements go to a detached "diktyo-ifup announce" child (see
 	// ifup/main.go) so that neither their repeats nor the AF_PACKET
 	// socket's close hold up Ganeti; the uplink cache (host state, next
 	// to the per-tap records in StateDir/ifup) keeps Facts from dumping
 	// the whole table.
 	hn, err := hostnet.New(hostnet.Options{Logger: log, OVSDB: cfg.OVSDB,
-		Detach: &hostnet.SpawnCommand{}, StateDir: cfg.StateDir})
+		Detach: announcer, StateDir: cfg.StateDir})
 	if err != nil {
 		return nil, nil, err
 	}
