@@ -21,6 +21,13 @@ type fibRoute struct {
 // lookupMarked returns the FIB entry a packet to dst with mark would be
 // routed by (ip route get fibmatch DST mark MARK), through the policy
 // rules as for a packet the host sends.
+//
+// Why not vishvananda/netlink's RouteGetWithOptions (FIBMatch, Mark): it
+// always sets RTM_F_LOOKUP_TABLE, which the kernel refuses for IPv6 on a
+// strict-checking socket (and IPv4 then names the main table unless the
+// flag is set, so the two families need different flags); and it opens a
+// socket per call, where this request runs on the reader's socket that
+// Facts already holds.
 func (r *linkReader) lookupMarked(dst netip.Addr, mark uint32) (fibRoute, error) {
 	var fr fibRoute
 	err := r.roundTrip("RTM_GETROUTE", func(b []byte, seq uint32) []byte {
