@@ -37,7 +37,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/eui64"
-	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/ip6frame"
 )
 
 // UDP ports (RFC 8415 7.2).

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/diktyo/diktyo/pkg/ifname"
-	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/ip6frame"
 	"github.com/diktyo/diktyo/pkg/netplan"
 	"github.com/diktyo/diktyo/pkg/ovsflow"
 )

@@ -14,7 +14,7 @@ const module = "github.com/diktyo/diktyo"
 // are table-tested without root, so nothing they link may reach the
 // kernel's network state, a store or another process.
 var pure = []string{
-	"pkg/ganeti", "pkg/netplan", "pkg/dhcp4", "pkg/dhcp6", "pkg/ndp", "pkg/ndp/ip6frame",
+	"pkg/ganeti", "pkg/netplan", "pkg/dhcp4", "pkg/dhcp6", "pkg/ndp", "pkg/ip6frame",
 	"pkg/ipam", "pkg/ovsflow", "pkg/inetsum", "pkg/nfdconf",
 }
 

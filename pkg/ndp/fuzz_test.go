@@ -7,7 +7,7 @@ import (
 
 	mdndp "github.com/mdlayher/ndp"
 
-	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/ip6frame"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
 

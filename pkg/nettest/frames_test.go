@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/inetsum"
-	"github.com/diktyo/diktyo/pkg/ndp/ip6frame"
+	"github.com/diktyo/diktyo/pkg/ip6frame"
 )
 
 var (
