@@ -112,6 +112,23 @@ check_bindings() { # check_bindings LOG: the sample bindings are served
 	grep -q 'tap=tap7 indev=gntbr0 .*stale=false mac=aa:00:00:5e:10:07 ip=198.51.100.23' "$1" || fail "tap7 binding not served: $1"
 	grep -q 'tap=tap9 .*private=true' "$1" || fail "tap9 binding not served: $1"
 }
+# unit_serves LOG runs nfdhcpd as nfdhcpd.service does (its ExecStart,
+# user nfdhcpd, ambient and bounding capabilities CAP_NET_ADMIN and
+# CAP_NET_RAW only), checks it serves the sample bindings, and stops it.
+unit_serves() {
+	local unit=$root/lib/systemd/system/nfdhcpd.service pid
+	# shellcheck disable=SC2046 # ExecStart's words
+	chroot "$root" setpriv --reuid=nfdhcpd --regid=nfdhcpd --init-groups --inh-caps=-all,+net_admin,+net_raw \
+		--ambient-caps=-all,+net_admin,+net_raw --bounding-set=-all,+net_admin,+net_raw \
+		$(sed -n 's/^ExecStart=//p' "$unit") >"$1" 2>&1 &
+	pid=$!
+	wait_for 10 "$1" 'nfdhcpd serving'
+	grep -q "uid=$(in_root id -u nfdhcpd) " "$1" || fail "nfdhcpd not serving as nfdhcpd: $(cat "$1")"
+	usr1 "$pid"
+	check_bindings "$1"
+	kill "$pid"
+	wait "$pid" || fail "nfdhcpd (as the unit) exit status $?: $(tail -3 "$1")"
+}
 # gone PID: the process has exited (or is a zombie) within 5 s.
 gone() {
 	local i
@@ -196,23 +213,20 @@ for b in diktyo-ifup diktyo-hook diktyo-ipam nfdhcpd; do
 	grep -q "version $vers\$" <<<"$out" || fail "$b --version says \"$out\", want version $vers"
 done
 
+step "reinstalling diktyo (an upgrade) keeps the links and hook entries"
+in_root dpkg -i "/tmp/debs/$diktyo_deb" >"$work/reinstall.log" 2>&1 || { cat "$work/reinstall.log" >&2; fail "dpkg -i again"; }
+[ "$(in_root diktyo-hook list)" = "$hooks" ] || fail "hook entries changed by an upgrade: $(in_root diktyo-hook list)"
+expect_link /etc/ganeti/kvm-vif-bridge /usr/sbin/diktyo-ifup
+[ "$(md5sum <"$root/etc/ganeti/kvm-ifup-custom")" = "$operator_sum" ] || fail "an upgrade changed the operator's kvm-ifup-custom"
+
 step "nfdhcpd as the systemd unit runs it (user nfdhcpd, CAP_NET_ADMIN and CAP_NET_RAW only)"
 taps
 cp "$src"/pkg/binding/testdata/tap5 "$src"/pkg/binding/testdata/tap7 "$src"/pkg/binding/testdata/tap9 "$root/var/lib/nfdhcpd/"
-exec_start=$(sed -n 's/^ExecStart=//p' "$root/lib/systemd/system/nfdhcpd.service")
 caps=$(sed -n 's/^AmbientCapabilities=//p' "$root/lib/systemd/system/nfdhcpd.service")
 [ "$caps" = "CAP_NET_ADMIN CAP_NET_RAW" ] || fail "unit AmbientCapabilities=$caps"
 grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW' "$root/lib/systemd/system/nfdhcpd.service" || fail "unit CapabilityBoundingSet"
 grep -qx 'Restart=on-failure' "$root/lib/systemd/system/nfdhcpd.service" || fail "unit Restart"
-chroot "$root" setpriv --reuid=nfdhcpd --regid=nfdhcpd --init-groups --inh-caps=-all,+net_admin,+net_raw \
-	--ambient-caps=-all,+net_admin,+net_raw --bounding-set=-all,+net_admin,+net_raw $exec_start >"$work/unit.log" 2>&1 &
-unit_pid=$!
-wait_for 10 "$work/unit.log" 'nfdhcpd serving'
-grep -q "uid=$(in_root id -u nfdhcpd) " "$work/unit.log" || fail "nfdhcpd not serving as nfdhcpd: $(cat "$work/unit.log")"
-usr1 "$unit_pid"
-check_bindings "$work/unit.log"
-kill "$unit_pid"
-wait "$unit_pid" || fail "nfdhcpd (unit) exit status $?: $(tail -3 "$work/unit.log")"
+unit_serves "$work/unit.log"
 
 step "nfdhcpd from its init script (hosts without systemd)"
 in_root /etc/init.d/nfdhcpd start >"$work/init.log" 2>&1 || fail "init script start: $(cat "$work/init.log")"
@@ -274,14 +288,7 @@ in_root dpkg-query -W -f='${Conffiles}\n' diktyo-nfdhcpd | grep -q '^ /etc/nfdhc
 	fail "diktyo-nfdhcpd does not own /etc/nfdhcpd/nfdhcpd.conf"
 
 step "nfdhcpd serves GRNET's config and binding files unchanged (unit and init script)"
-chroot "$root" setpriv --reuid=nfdhcpd --regid=nfdhcpd --init-groups --inh-caps=-all,+net_admin,+net_raw \
-	--ambient-caps=-all,+net_admin,+net_raw --bounding-set=-all,+net_admin,+net_raw $exec_start >"$work/unit2.log" 2>&1 &
-unit_pid=$!
-wait_for 10 "$work/unit2.log" 'nfdhcpd serving'
-usr1 "$unit_pid"
-check_bindings "$work/unit2.log"
-kill "$unit_pid"
-wait "$unit_pid" || fail "nfdhcpd (unit, GRNET config) exit status $?"
+unit_serves "$work/unit2.log"
 in_root /etc/init.d/nfdhcpd start >"$work/init2.log" 2>&1 || fail "init script start with GRNET's config: $(cat "$work/init2.log")"
 pid=$(cat "$root/run/nfdhcpd/nfdhcpd.pid")
 [ "$(stat -c %u "/proc/$pid")" = "$(in_root id -u nobody)" ] || fail "nfdhcpd with GRNET's config (user = nobody) runs as uid $(stat -c %u "/proc/$pid")"
