@@ -11,9 +11,10 @@
 #
 # usage: scripts/deb/test.sh DEB_DIR
 #
-# The clean root is debootstrap's minbase of bookworm (plus adduser),
-# made once and cached as a tarball ($DIKTYO_DEBTEST_CACHE, default
-# /var/cache/diktyo/debtest-bookworm.tar); making it needs the Debian
+# The clean root is debootstrap's minbase of bookworm (plus the packages'
+# dependencies, and systemd for systemd-analyze: it does not run), made
+# once and cached as a tarball ($DIKTYO_DEBTEST_CACHE, default
+# /var/cache/diktyo/debtest-bookworm-adduser-procps-systemd.tar); making it needs the Debian
 # archive ($DIKTYO_DEBTEST_MIRROR). Everything after that runs in new
 # network and mount namespaces: the daemons bind their queues there, and
 # the machine's network is never touched. Needs debootstrap, iproute2 and
@@ -22,7 +23,10 @@ set -euo pipefail
 
 deb_dir=$(realpath "${1:?usage: $0 DEB_DIR}")
 src=$(cd "$(dirname "$0")/../.." && pwd)
-cache=${DIKTYO_DEBTEST_CACHE:-/var/cache/diktyo/debtest-bookworm.tar}
+# Packages the root gets beyond minbase: the packages' dependencies that
+# are not in minbase, and systemd for systemd-analyze.
+includes=adduser,procps,systemd
+cache=${DIKTYO_DEBTEST_CACHE:-/var/cache/diktyo/debtest-bookworm-${includes//,/-}.tar}
 mirror=${DIKTYO_DEBTEST_MIRROR:-http://deb.debian.org/debian}
 
 fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
@@ -37,7 +41,7 @@ if [ -z "${DIKTYO_DEBTEST_INNER:-}" ]; then
 		step "making the clean Debian 12 root (once; cached in $cache)"
 		tmp=$(mktemp -d /var/tmp/diktyo-debootstrap.XXXXXX)
 		trap 'rm -rf --one-file-system "$tmp"' EXIT
-		debootstrap --variant=minbase --include=adduser bookworm "$tmp/root" "$mirror" >"$tmp/log" 2>&1 ||
+		debootstrap --variant=minbase --include="$includes" bookworm "$tmp/root" "$mirror" >"$tmp/log" 2>&1 ||
 			{ tail -20 "$tmp/log" >&2; fail "debootstrap bookworm from $mirror"; }
 		rm -rf "$tmp/root/var/cache/apt/archives/"*.deb
 		mkdir -p "$(dirname "$cache")"
@@ -212,6 +216,14 @@ for b in diktyo-ifup diktyo-hook diktyo-ipam nfdhcpd; do
 	out=$(in_root "$b" --version 2>&1) || fail "$b --version: $out"
 	grep -q "version $vers\$" <<<"$out" || fail "$b --version says \"$out\", want version $vers"
 done
+
+step "systemd units (systemd-analyze verify and security --offline)"
+in_root systemd-analyze verify --man=no /lib/systemd/system/nfdhcpd.service /lib/systemd/system/diktyo-reconcile.service \
+	/lib/systemd/system/diktyo-reconcile.timer >"$work/verify.log" 2>&1 || fail "systemd-analyze verify: $(cat "$work/verify.log")"
+in_root systemd-analyze security --offline=true --threshold=25 /lib/systemd/system/nfdhcpd.service >"$work/security.log" 2>&1 ||
+	fail "nfdhcpd.service exposure above 2.5: $(tail -3 "$work/security.log")"
+step "  nfdhcpd.service: $(grep -o 'Overall exposure level.*' "$work/security.log")"
+rm -f "$root/run/systemd/systemd-units-load" # systemd-analyze's, not the packages'
 
 step "reinstalling diktyo (an upgrade) keeps the links and hook entries"
 in_root dpkg -i "/tmp/debs/$diktyo_deb" >"$work/reinstall.log" 2>&1 || { cat "$work/reinstall.log" >&2; fail "dpkg -i again"; }
