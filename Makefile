@@ -17,7 +17,7 @@ DEB_DEPS := iproute2 nftables iptables python3 python3-bitarray \
 	isc-dhcp-client udhcpc dhcpcd-base ndisc6 dnsmasq-base \
 	tcpdump util-linux procps openvswitch-switch iputils-arping ethtool
 
-.PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck tidy-check netns-ready
+.PHONY: all build test unit bench lint fuzz demo deps clean gofmt-check vet staticcheck tidy-check netns-ready deb deb-test
 
 all: build
 
@@ -30,6 +30,12 @@ build:
 # Only the benchmarks' baselines need these.
 DEB_BENCH_DEPS := kea-dhcp4-server
 
+# Debian packages `make deb` and `make deb-test` use (building, lintian,
+# the clean Debian 12 root of the package test).
+DEB_PKG_DEPS := dpkg-dev debhelper fakeroot lintian debootstrap
+# Where `make deb` puts the .deb, .changes and .buildinfo files.
+DEB_OUT := dist/deb
+
 # deps installs the missing Debian packages (apt-get update only when needed).
 deps:
 	@missing=""; for p in $(DEB_DEPS) $(EXTRA_DEPS); do \
@@ -38,10 +44,13 @@ deps:
 		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install$$missing" >&2; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
-# test: lint, then every test (root tests need root: run as root, as CI does).
+# test: lint, then every test (root tests need root: run as root, as CI does),
+# then the Debian package test (about 4 minutes on a fresh machine, 2 once
+# its Debian 12 root is cached).
 test: deps lint build netns-ready
 	$(GO) test -count=1 -timeout 30m ./...
 	./scripts/demo/check.sh
+	$(MAKE) deb-test
 
 # netns-ready makes /run/netns a shared mount once, before test packages
 # running in parallel race to set it up (a lost race hides namespaces
@@ -82,8 +91,27 @@ bench: build
 	$(MAKE) deps EXTRA_DEPS="$(DEB_BENCH_DEPS)"
 	./scripts/bench/run.sh
 
+# deb builds the Debian packages diktyo and diktyo-nfdhcpd with the Go
+# above (debian/rules puts /usr/local/go/bin on PATH) into $(DEB_OUT) and
+# runs lintian on them: an error fails (overrides are explained in
+# debian/*.lintian-overrides).
+deb:
+	$(MAKE) deps DEB_DEPS= EXTRA_DEPS="$(DEB_PKG_DEPS)"
+	@set -e; ver=$$(dpkg-parsechangelog -S Version); arch=$$(dpkg --print-architecture); \
+	rm -rf $(DEB_OUT); mkdir -p $(DEB_OUT); \
+	dpkg-buildpackage -us -uc -b; \
+	mv ../diktyo_$${ver}_$${arch}.deb ../diktyo-nfdhcpd_$${ver}_$${arch}.deb \
+		../diktyo_$${ver}_$${arch}.changes ../diktyo_$${ver}_$${arch}.buildinfo $(DEB_OUT)/; \
+	debian/rules clean >/dev/null; \
+	lintian --fail-on error $(DEB_OUT)/diktyo_$${ver}_$${arch}.changes
+
+# deb-test installs the packages of `make deb` into a clean Debian 12 root
+# and checks them (scripts/deb/test.sh).
+deb-test: deb
+	./scripts/deb/test.sh $(DEB_OUT)
+
 demo: deps build
 	./scripts/demo/demo.sh
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

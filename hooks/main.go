@@ -5,13 +5,19 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/diktyo/diktyo/pkg/hook"
 	"github.com/diktyo/diktyo/pkg/hostnet"
+	"github.com/diktyo/diktyo/pkg/version"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println("diktyo-hook version " + version.Version)
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == hostnet.AnnounceSubcommand {
 		// The detached announcer that re-announcing NICs spawns (this very
 		// binary, see hostnet.SpawnCommand).

@@ -18,11 +18,16 @@ import (
 	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
+	"github.com/diktyo/diktyo/pkg/version"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println("diktyo-ifup version " + version.Version)
+		return 0
+	}
 	if len(os.Args) > 1 && os.Args[1] == hostnet.AnnounceSubcommand {
 		// The detached announcer spawned by an up: no config, no Runner.
 		if err := hostnet.RunAnnounce(os.Args[2:]); err != nil {

@@ -7,6 +7,7 @@
 //
 //	nfdhcpd [-c CONF] [-f] [-d] [--bindings DIR] [--pidfile PATH|none]
 //	        [--user USER] [--metrics-listen HOST:PORT|none]
+//	nfdhcpd --version
 //
 // $NFDHCPD_STATE_DIR overrides [general] datapath; flags override both.
 //
@@ -33,11 +34,17 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/diktyo/diktyo/pkg/nfdhcpd"
+	"github.com/diktyo/diktyo/pkg/version"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println("nfdhcpd (diktyo) version " + version.Version)
+		return
+	}
 	os.Exit(nfdhcpd.Main(os.Args, os.Getenv, os.Stderr))
 }
