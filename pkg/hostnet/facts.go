@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/mac"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -66,7 +67,7 @@ func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 	lf.Exists = true
 	lf.Index = attrs.Index
 	lf.Kind = l.Type()
-	lf.MAC = append(net.HardwareAddr(nil), attrs.HardwareAddr...)
+	lf.MAC = append(mac.Addr(nil), attrs.HardwareAddr...)
 	lf.MTU = attrs.MTU
 	lf.Up = attrs.Flags&net.FlagUp != 0
 	if attrs.MasterIndex != 0 {

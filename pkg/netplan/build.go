@@ -14,6 +14,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // Sentinel errors of Build and its helpers; test with errors.Is.
@@ -199,7 +200,7 @@ func Build(in Input) (*Plan, error) {
 		if len(mask) != 6 {
 			return nil, fmt.Errorf("%w: MAC mask %q: want 6 octets", ErrInvalid, mask)
 		}
-		prefix := make(net.HardwareAddr, 6)
+		prefix := make(mac.Addr, 6)
 		for i := range prefix {
 			prefix[i] = e.MAC[i] & mask[i]
 		}
@@ -211,10 +212,10 @@ func Build(in Input) (*Plan, error) {
 		// nfdhcpd's router advertisements come from fe80::EUI-64 of the
 		// INDEV's MAC (the bridge's); a routed tap's is set below.
 		if p.Mode != ModeRouted && len(in.Facts.Link.MAC) == 6 {
-			p.Filter.RouterLL6 = linkLocal(in.Facts.Link.MAC)
+			p.Filter.RouterLL6 = linkLocal(net.HardwareAddr(in.Facts.Link.MAC))
 		}
 		b := &binding.Binding{
-			Tap: e.Interface, InDev: indev, MAC: cloneMAC(e.MAC), Hostname: e.Instance,
+			Tap: e.Interface, InDev: indev, MAC: net.HardwareAddr(cloneMAC(e.MAC)), Hostname: e.Instance,
 			Tags: e.Tags.Sorted(), Private: private,
 		}
 		if p.Mode == ModeBridged {
@@ -408,9 +409,9 @@ func linkLocal(mac net.HardwareAddr) netip.Addr {
 	return a
 }
 
-func cloneMAC(m net.HardwareAddr) net.HardwareAddr {
+func cloneMAC[M ~[]byte](m M) mac.Addr {
 	if m == nil {
 		return nil
 	}
-	return slices.Clone(m)
+	return mac.Addr(slices.Clone(m))
 }

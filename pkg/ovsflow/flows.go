@@ -279,7 +279,7 @@ func sourcesOf(g *netplan.Filter) (sources, error) {
 		}
 	}
 	ll := netip.MustParsePrefix("fe80::/64")
-	eui, err := ipam.EUI64(ll, g.MAC)
+	eui, err := ipam.EUI64(ll, net.HardwareAddr(g.MAC))
 	if err != nil {
 		return s, err
 	}
