@@ -177,7 +177,7 @@ func (r *Runner) Plan(ctx context.Context, e *ganeti.IfupEnv) (*netplan.Plan, er
 	if netw.IsZero() {
 		netw = nil
 		if r.networks != nil {
-			n, err := r.networks.Lookup(ctx, e.Link, e.IP, e.MAC)
+			n, err := r.networks.Lookup(ctx, e.Link, e.IP, net.HardwareAddr(e.MAC))
 			if err != nil {
 				return nil, fmt.Errorf("find network of %s in the pool: %w", e.Link, err)
 			}

@@ -131,7 +131,7 @@ func Build(in Input) (*Plan, error) {
 		ip4 = e.IP
 	}
 	if netw != nil && netw.Subnet6.IsValid() && !e.Tags.Has(TagDisableIPv6) {
-		a, err := ipam.EUI64(netw.Subnet6, e.MAC)
+		a, err := ipam.EUI64(netw.Subnet6, net.HardwareAddr(e.MAC))
 		if err != nil {
 			return nil, fmt.Errorf("%w: network %s: %w", ErrInvalid, netw.Name, err)
 		}
