@@ -130,6 +130,7 @@ func TestRecordV1Fixtures(t *testing.T) {
 			if !bytes.Contains(out, []byte(`"version": 2`)) || bytes.Count(out, []byte(`"nic":`)) != 1 || len(out) >= len(data) {
 				t.Fatalf("rewritten (%d bytes, was %d):\n%s", len(out), len(data), out)
 			}
+			t.Logf("version 2: %d bytes, version 1: %d", len(out), len(data))
 			for _, m := range fx.macs {
 				if !bytes.Contains(out, []byte(`"`+m+`"`)) {
 					t.Errorf("MAC %s not written as text:\n%s", m, out)
@@ -307,6 +308,43 @@ func TestHostRecord(t *testing.T) {
 		}
 		if _, err := (HostnetAdapter{}).Merge(ja, json.RawMessage(bad)); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("Merge(%q): %v", bad, err)
+		}
+	}
+}
+
+// TestRecordOVSGuard: a version 2 record leaves out an Open vSwitch guard
+// that the filter gives again (netplan.OVSGuard) and reads it back; any
+// other guard is written out.
+func TestRecordOVSGuard(t *testing.T) {
+	filter := netplan.Filter{Tap: "tap2", Mode: netplan.ModeOpenvSwitch, MAC: mac.Addr{0xaa, 0, 0, 0, 0, 2},
+		AntiSpoof: true, IPv4: []netip.Addr{netip.MustParseAddr("198.51.100.7")}, LinkLocal6: true,
+		Queues: &netplan.Queues{DHCP: 42, DHCPv6: 45, RS: 43, NS: 44}}
+	nic := netplan.NICID{Tap: "tap2", Instance: "kvm3", Index: 1}
+	other := *netplan.OVSGuard(filter)
+	other.AntiSpoof = false
+	for _, tc := range []struct {
+		name    string
+		guard   *netplan.Filter
+		written bool
+	}{{"derived", netplan.OVSGuard(filter), false}, {"other", &other, true}, {"none", nil, false}} {
+		st := store{dir: t.TempDir()}
+		f := filter
+		if tc.guard == nil {
+			f = netplan.Filter{Tap: "tap2", Mode: netplan.ModeOpenvSwitch}
+		}
+		rec := &Record{Version: RecordVersion, NIC: nic, TapIndex: 4, Complete: true, Plan: &netplan.Plan{
+			NIC: nic, Mode: netplan.ModeOpenvSwitch, Filter: f,
+			Host: netplan.Host{Tap: netplan.Tap{Name: "tap2"}, OVS: &netplan.OVSPort{Bridge: "ovsbr0", Guard: tc.guard}}}}
+		if err := st.write(rec); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(st.recordPath("tap2"))
+		if bytes.Contains(data, []byte(`"guard"`)) != tc.written {
+			t.Errorf("%s: guard written %v:\n%s", tc.name, !tc.written, data)
+		}
+		back, err := st.read("tap2")
+		if err != nil || !back.Plan.Equal(rec.Plan) {
+			t.Fatalf("%s: %v\n got %+v\nwant %+v", tc.name, err, back.Plan.Host.OVS, rec.Plan.Host.OVS)
 		}
 	}
 }

@@ -20,7 +20,8 @@ import (
 )
 
 // RecordVersion is the format version of records this package writes.
-// Version 2 holds the NIC once (not again inside the plan) and MACs as
+// Version 2 holds the NIC once (not again inside the plan), leaves out
+// an Open vSwitch guard that the filter gives again, and has MACs as
 // text; version 1 records, written by diktyo-ifup before, are still read
 // (hosts upgrade with VMs running).
 const RecordVersion = 2
@@ -89,14 +90,21 @@ func (s store) read(tap string) (*Record, error) {
 }
 
 // encodeRecord returns the record file's content: r in encoding/json's
-// indented form, with the NIC once (the plan's is left out) and the
-// current RecordVersion, and a newline.
+// indented form and a newline, with the current RecordVersion and
+// without what the rest of the record gives again: the plan's NIC (the
+// record's) and an Open vSwitch guard equal to netplan.OVSGuard of the
+// plan's filter.
 func encodeRecord(r *Record) ([]byte, error) {
 	out := *r
 	out.Version = RecordVersion
 	if r.Plan != nil {
 		p := *r.Plan
 		p.NIC = netplan.NICID{}
+		if o := p.Host.OVS; o != nil && o.Guard != nil && o.Guard.Equal(netplan.OVSGuard(p.Filter)) {
+			port := *o
+			port.Guard = nil
+			p.Host.OVS = &port
+		}
 		out.Plan = &p
 	}
 	b, err := json.MarshalIndent(&out, "", "  ")
@@ -107,7 +115,8 @@ func encodeRecord(r *Record) ([]byte, error) {
 }
 
 // decodeRecord decodes a record file's content, of any version read: the
-// plan's NIC is the record's, and HostApplied is compacted (as the host
+// plan's NIC is the record's, a version 2 Open vSwitch port without a
+// guard gets netplan.OVSGuard of the filter, and HostApplied is compacted (as the host
 // applier returns it, so that an unchanged record compares equal). The
 // host record of a version 1 file, which only hostnet wrote, is decoded
 // and encoded again, so that its MACs are written back as text.
@@ -118,6 +127,9 @@ func decodeRecord(data []byte) (Record, error) {
 	}
 	if r.Plan != nil {
 		r.Plan.NIC = r.NIC
+		if o := r.Plan.Host.OVS; o != nil && o.Guard == nil && r.Version >= 2 {
+			o.Guard = netplan.OVSGuard(r.Plan.Filter)
+		}
 	}
 	if r.Version == 1 && len(r.HostApplied) > 0 && string(r.HostApplied) != "null" {
 		a, err := decodeApplied(r.HostApplied)
