@@ -116,10 +116,11 @@ func encodeRecord(r *Record) ([]byte, error) {
 
 // decodeRecord decodes a record file's content, of any version read: the
 // plan's NIC is the record's, a version 2 Open vSwitch port without a
-// guard gets netplan.OVSGuard of the filter, and HostApplied is compacted (as the host
-// applier returns it, so that an unchanged record compares equal). The
-// host record of a version 1 file, which only hostnet wrote, is decoded
-// and encoded again, so that its MACs are written back as text.
+// guard gets netplan.OVSGuard of the filter, and HostApplied is
+// compacted (as the host applier returns it, so that an unchanged record
+// compares equal). The host record of a version 1 file, which only
+// hostnet wrote, is decoded and encoded again, so that its MACs are
+// written back as text.
 func decodeRecord(data []byte) (Record, error) {
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
