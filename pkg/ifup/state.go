@@ -20,8 +20,7 @@ import (
 )
 
 // RecordVersion is the format version of records this package writes.
-// Version 2 holds the NIC once (not again inside the plan), leaves out
-// an Open vSwitch guard that the filter gives again, and has MACs as
+// Version 2 holds the NIC once (not again inside the plan) and MACs as
 // text; version 1 records, written by diktyo-ifup before, are still read
 // (hosts upgrade with VMs running).
 const RecordVersion = 2
@@ -91,19 +90,14 @@ func (s store) read(tap string) (*Record, error) {
 
 // encodeRecord returns the record file's content: r in encoding/json's
 // indented form and a newline, with the current RecordVersion and
-// without what the rest of the record gives again: the plan's NIC (the
-// record's) and an Open vSwitch guard equal to netplan.OVSGuard of the
-// plan's filter.
+// without the plan's NIC when it is the record's.
 func encodeRecord(r *Record) ([]byte, error) {
 	out := *r
 	out.Version = RecordVersion
 	if r.Plan != nil {
 		p := *r.Plan
-		p.NIC = netplan.NICID{}
-		if o := p.Host.OVS; o != nil && o.Guard != nil && o.Guard.Equal(netplan.OVSGuard(p.Filter)) {
-			port := *o
-			port.Guard = nil
-			p.Host.OVS = &port
+		if p.NIC == r.NIC && p.Host.Tap.Name == r.NIC.Tap {
+			p.NIC = netplan.NICID{} // the binding's tap is then Host.Tap.Name
 		}
 		out.Plan = &p
 	}
@@ -114,22 +108,20 @@ func encodeRecord(r *Record) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// decodeRecord decodes a record file's content, of any version read: the
-// plan's NIC is the record's, a version 2 Open vSwitch port without a
-// guard gets netplan.OVSGuard of the filter, and HostApplied is
-// compacted (as the host applier returns it, so that an unchanged record
-// compares equal). The host record of a version 1 file, which only
-// hostnet wrote, is decoded and encoded again, so that its MACs are
-// written back as text.
+// decodeRecord decodes a record file's content, of any version read: a
+// plan without a NIC gets the record's, and HostApplied is compacted (as
+// the host applier returns it, so that an unchanged record compares
+// equal). The host record of a version 1 file, which only hostnet wrote,
+// is decoded and encoded again, so that its MACs are written back as
+// text.
 func decodeRecord(data []byte) (Record, error) {
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Record{}, err
 	}
 	if r.Plan != nil {
-		r.Plan.NIC = r.NIC
-		if o := r.Plan.Host.OVS; o != nil && o.Guard == nil && r.Version >= 2 {
-			o.Guard = netplan.OVSGuard(r.Plan.Filter)
+		if r.Plan.NIC == (netplan.NICID{}) {
+			r.Plan.NIC = r.NIC
 		}
 	}
 	if r.Version == 1 && len(r.HostApplied) > 0 && string(r.HostApplied) != "null" {

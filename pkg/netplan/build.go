@@ -240,10 +240,6 @@ func Build(in Input) (*Plan, error) {
 	return p, nil
 }
 
-// OVSGuard is the Guard Build gives the Open vSwitch port of a NIC whose
-// filter is f (nil: none). Records leave out a guard equal to it.
-func OVSGuard(f Filter) *Filter { return ovsGuard(f) }
-
 // ovsGuard is what the OpenFlow flows of an Open vSwitch port filter in
 // the frames the VM sends (nil: nothing); the MAC filter and the profile
 // (traffic to the VM) stay with pkg/firewall.
