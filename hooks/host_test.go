@@ -226,7 +226,8 @@ func TestHostEffectsOfEveryDump(t *testing.T) {
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-func mac(s string) net.HardwareAddr {
+// mac parses s; a []byte is assignable to net.HardwareAddr and mac.Addr.
+func mac(s string) []byte {
 	m, err := net.ParseMAC(s)
 	if err != nil {
 		panic(err)

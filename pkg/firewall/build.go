@@ -602,7 +602,7 @@ func normalize(f netplan.Filter) (normalized, error) {
 		if len(m.Prefix) != lenEtherAddr || (len(m.Mask) != 0 && len(m.Mask) != lenEtherAddr) {
 			return n, bad("MAC filter %s/%s is not two 6-byte addresses", m.Prefix, m.Mask)
 		}
-		n.macMask = m.Mask
+		n.macMask = net.HardwareAddr(m.Mask)
 		if len(n.macMask) == 0 {
 			n.macMask = DefaultMACMask()
 		}
@@ -655,7 +655,7 @@ func Build(f netplan.Filter) (NICRules, error) {
 		if n.LinkLocal6 {
 			setEl(fam, setLL6)
 		}
-		v6 := []netip.Addr{eui64.LinkLocal(n.MAC)}
+		v6 := []netip.Addr{eui64.LinkLocal(net.HardwareAddr(n.MAC))}
 		for _, a := range n.v6 {
 			if !slices.Contains(v6, a) {
 				v6 = append(v6, a)

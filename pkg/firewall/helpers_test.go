@@ -41,7 +41,8 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func mac(s string) net.HardwareAddr {
+// mac parses s; a []byte is assignable to net.HardwareAddr and mac.Addr.
+func mac(s string) []byte {
 	m, err := net.ParseMAC(s)
 	if err != nil {
 		panic(err)

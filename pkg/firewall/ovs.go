@@ -111,7 +111,7 @@ func egressRules(n normalized) []Rule {
 	}
 	var rs []Rule
 	if len(n.TapMAC) == lenEtherAddr {
-		rs = append(rs, Rule{etherSaddrIs(n.TapMAC), accept()})
+		rs = append(rs, Rule{etherSaddrIs(net.HardwareAddr(n.TapMAC)), accept()})
 	}
 	if m := n.MACFilter; m != nil {
 		prefix := make(net.HardwareAddr, lenEtherAddr)

@@ -3,10 +3,10 @@ package ganeti_test
 import (
 	"fmt"
 	"log"
-	"net"
 	"strings"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // A post-migration hook finds where the instance runs now, and its NICs.
@@ -55,7 +55,7 @@ func ExampleIfupEnv_Environ() {
 	vlan, _ := ganeti.ParseVLAN(".10:20:30")
 	e := ganeti.IfupEnv{Instance: "i1", Interface: "tap0", Mode: ganeti.ModeOpenvSwitch,
 		Link: "br-int", VLAN: vlan, Tags: ganeti.NewTags("b", "a")}
-	e.MAC, _ = net.ParseMAC("aa:00:00:00:00:01")
+	e.MAC, _ = mac.Parse("aa:00:00:00:00:01")
 	fmt.Println(strings.Join(e.Environ(), "\n"))
 	// Output:
 	// INSTANCE=i1

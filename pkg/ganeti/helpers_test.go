@@ -2,11 +2,12 @@ package ganeti
 
 import (
 	"encoding/json"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // testdata is the fixture directory, relative to this package.
@@ -14,9 +15,9 @@ const testdata = "../../testdata/ganeti"
 
 func fixture(name string) string { return filepath.Join(testdata, filepath.FromSlash(name)) }
 
-func mustMAC(t testing.TB, s string) net.HardwareAddr {
+func mustMAC(t testing.TB, s string) mac.Addr {
 	t.Helper()
-	m, err := net.ParseMAC(s)
+	m, err := mac.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ var (
 		Gateway:   netip.MustParseAddr("198.51.100.1"),
 		Subnet6:   netip.MustParsePrefix("2001:db8::/64"),
 		Gateway6:  netip.MustParseAddr("2001:db8::1"),
-		MACPrefix: net.HardwareAddr{0xaa, 0, 0},
+		MACPrefix: mac.Addr{0xaa, 0, 0},
 		Tags:      NewTags("nfdhcpd"),
 	}
 	net2 = &Network{
@@ -78,7 +79,7 @@ var (
 		Gateway:   netip.MustParseAddr("198.18.100.1"),
 		Subnet6:   netip.MustParsePrefix("2001:db8:100::/64"),
 		Gateway6:  netip.MustParseAddr("2001:db8:100::1"),
-		MACPrefix: net.HardwareAddr{0xaa, 0, 1},
+		MACPrefix: mac.Addr{0xaa, 0, 1},
 		Tags:      NewTags("routed", "nfdhcpd"),
 	}
 )

@@ -1,12 +1,12 @@
 package ganeti
 
 import (
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // Phase is a hook phase, GANETI_HOOKS_PHASE.
@@ -96,41 +96,17 @@ func (i *Instance) AdminUp() bool { return i.Status == "up" || i.Status == "True
 
 // NIC is one network interface of an instance (INSTANCE_NIC<i>_*).
 type NIC struct {
-	Index  int              `json:"index"`
-	Name   string           `json:"name,omitempty"` // only for named NICs
-	UUID   string           `json:"uuid,omitempty"`
-	MAC    net.HardwareAddr `json:"-"`
-	IP     netip.Addr       `json:"ip,omitzero"`
-	Mode   NICMode          `json:"mode"`
-	Link   string           `json:"link,omitempty"`   // bridge, OVS switch, or routing table
-	Bridge string           `json:"bridge,omitempty"` // = Link, only in bridged and openvswitch mode
-	VLAN   VLAN             `json:"vlan,omitzero"`
+	Index  int        `json:"index"`
+	Name   string     `json:"name,omitempty"` // only for named NICs
+	UUID   string     `json:"uuid,omitempty"`
+	MAC    mac.Addr   `json:"mac,omitempty"`
+	IP     netip.Addr `json:"ip,omitzero"`
+	Mode   NICMode    `json:"mode"`
+	Link   string     `json:"link,omitempty"`   // bridge, OVS switch, or routing table
+	Bridge string     `json:"bridge,omitempty"` // = Link, only in bridged and openvswitch mode
+	VLAN   VLAN       `json:"vlan,omitzero"`
 	// Network is the network the NIC is attached to, nil if none.
 	Network *Network `json:"network,omitempty"`
-}
-
-// MarshalJSON encodes MAC as "aa:00:00:0d:f1:78".
-func (n NIC) MarshalJSON() ([]byte, error) {
-	type plain NIC
-	return json.Marshal(struct {
-		plain
-		MAC string `json:"mac,omitempty"`
-	}{plain(n), macString(n.MAC)})
-}
-
-// UnmarshalJSON is the inverse of [NIC.MarshalJSON].
-func (n *NIC) UnmarshalJSON(b []byte) error {
-	type plain NIC
-	aux := struct {
-		*plain
-		MAC string `json:"mac"`
-	}{plain: (*plain)(n)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	m, err := parseMAC(aux.MAC)
-	n.MAC = m
-	return err
 }
 
 // Migration holds the node variables of instance-migrate and
@@ -563,7 +539,7 @@ func renderNIC(set func(k, v string), i int, n *NIC) {
 		ip = n.IP.String()
 	}
 	set(p+"IP", ip)
-	set(p+"MAC", macString(n.MAC))
+	set(p+"MAC", n.MAC.String())
 	set(p+"MODE", string(n.Mode))
 	set(p+"LINK", n.Link)
 	set(p+"VLAN", n.VLAN.String())

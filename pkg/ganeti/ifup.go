@@ -1,24 +1,24 @@
 package ganeti
 
 import (
-	"encoding/json"
-	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // IfupEnv is the environment Ganeti's KVM hypervisor gives the
 // /etc/ganeti/kvm-vif-bridge script (kvm-ifup) for one tap device.
 type IfupEnv struct {
-	Instance  string           `json:"instance"`       // INSTANCE: instance name
-	Interface string           `json:"interface"`      // INTERFACE: tap device, e.g. "tap0"
-	Index     int              `json:"index"`          // INTERFACE_INDEX: NIC index in the instance
-	Name      string           `json:"name,omitempty"` // INTERFACE_NAME: NIC name, if it has one
-	UUID      string           `json:"uuid,omitempty"` // INTERFACE_UUID: NIC UUID
-	MAC       net.HardwareAddr `json:"-"`              // MAC
-	IP        netip.Addr       `json:"ip,omitzero"`    // IP, if the NIC has one
-	Mode      NICMode          `json:"mode"`           // MODE
-	Link      string           `json:"link,omitempty"` // LINK: bridge, OVS switch or routing table
+	Instance  string     `json:"instance"`       // INSTANCE: instance name
+	Interface string     `json:"interface"`      // INTERFACE: tap device, e.g. "tap0"
+	Index     int        `json:"index"`          // INTERFACE_INDEX: NIC index in the instance
+	Name      string     `json:"name,omitempty"` // INTERFACE_NAME: NIC name, if it has one
+	UUID      string     `json:"uuid,omitempty"` // INTERFACE_UUID: NIC UUID
+	MAC       mac.Addr   `json:"mac,omitempty"`  // MAC
+	IP        netip.Addr `json:"ip,omitzero"`    // IP, if the NIC has one
+	Mode      NICMode    `json:"mode"`           // MODE
+	Link      string     `json:"link,omitempty"` // LINK: bridge, OVS switch or routing table
 	// Bridge is BRIDGE, set (to Link) in bridged mode only.
 	Bridge string `json:"bridge,omitempty"`
 	VLAN   VLAN   `json:"vlan,omitzero"`  // VLAN
@@ -112,7 +112,7 @@ func (e *IfupEnv) EnvMap() map[string]string {
 	set("INTERFACE_INDEX", strconv.Itoa(e.Index))
 	opt("INTERFACE_NAME", e.Name)
 	opt("INTERFACE_UUID", e.UUID)
-	set("MAC", macString(e.MAC))
+	set("MAC", e.MAC.String())
 	set("MODE", string(e.Mode))
 	if e.IP.IsValid() {
 		set("IP", e.IP.String())
@@ -131,28 +131,4 @@ func (e *IfupEnv) NIC() NIC {
 		Index: e.Index, Name: e.Name, UUID: e.UUID, MAC: e.MAC, IP: e.IP, Mode: e.Mode,
 		Link: e.Link, Bridge: e.Bridge, VLAN: e.VLAN, Network: e.Network,
 	}
-}
-
-// MarshalJSON encodes MAC as "aa:00:00:0d:f1:78".
-func (e IfupEnv) MarshalJSON() ([]byte, error) {
-	type plain IfupEnv
-	return json.Marshal(struct {
-		plain
-		MAC string `json:"mac,omitempty"`
-	}{plain(e), macString(e.MAC)})
-}
-
-// UnmarshalJSON is the inverse of [IfupEnv.MarshalJSON].
-func (e *IfupEnv) UnmarshalJSON(b []byte) error {
-	type plain IfupEnv
-	aux := struct {
-		*plain
-		MAC string `json:"mac"`
-	}{plain: (*plain)(e)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	m, err := parseMAC(aux.MAC)
-	e.MAC = m
-	return err
 }

@@ -1,6 +1,7 @@
 package ganeti
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"strings"
@@ -66,8 +67,8 @@ func TestIfupFixtures(t *testing.T) {
 }
 
 func equalNIC(a, b NIC) bool {
-	x, _ := a.MarshalJSON()
-	y, _ := b.MarshalJSON()
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // NICMode is a NIC's mode, the "mode" NIC parameter.
@@ -129,8 +131,8 @@ type Network struct {
 	Gateway6 netip.Addr   `json:"gateway6,omitzero"` // IPv6
 	// MACPrefix is the three-octet prefix of the MACs Ganeti generates for
 	// NICs on this network (nil if unset).
-	MACPrefix net.HardwareAddr `json:"-"`
-	Tags      Tags             `json:"tags,omitempty"`
+	MACPrefix mac.Addr `json:"mac_prefix,omitempty"`
+	Tags      Tags     `json:"tags,omitempty"`
 }
 
 // IsZero reports whether n carries no information at all.
@@ -139,44 +141,13 @@ func (n *Network) IsZero() bool {
 		!n.Subnet6.IsValid() && !n.Gateway6.IsValid() && len(n.MACPrefix) == 0 && len(n.Tags) == 0)
 }
 
-// MarshalJSON encodes MACPrefix as "aa:00:00".
-func (n Network) MarshalJSON() ([]byte, error) {
-	type plain Network
-	return json.Marshal(struct {
-		plain
-		MACPrefix string `json:"mac_prefix,omitempty"`
-	}{plain(n), macString(n.MACPrefix)})
-}
-
-// UnmarshalJSON is the inverse of [Network.MarshalJSON].
-func (n *Network) UnmarshalJSON(b []byte) error {
-	type plain Network
-	aux := struct {
-		*plain
-		MACPrefix string `json:"mac_prefix"`
-	}{plain: (*plain)(n)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	p, err := parseMACPrefix(aux.MACPrefix)
-	n.MACPrefix = p
-	return err
-}
-
 // Value parsers. They treat "" and "None" as unset where the value is
 // optional. Their errors are completed with the variable name by the caller.
 
 func isUnset(s string) bool { return s == "" || s == "None" }
 
-func macString(m net.HardwareAddr) string {
-	if len(m) == 0 {
-		return ""
-	}
-	return m.String()
-}
-
 // parseMAC parses a 6-octet MAC address; unset gives nil.
-func parseMAC(s string) (net.HardwareAddr, error) {
+func parseMAC(s string) (mac.Addr, error) {
 	if isUnset(s) {
 		return nil, nil
 	}
@@ -184,11 +155,11 @@ func parseMAC(s string) (net.HardwareAddr, error) {
 	if err != nil || len(m) != 6 {
 		return nil, fmt.Errorf("%w MAC %q", ErrInvalid, s)
 	}
-	return m, nil
+	return mac.Addr(m), nil
 }
 
 // parseMACPrefix parses a three-octet MAC prefix such as "aa:00:00".
-func parseMACPrefix(s string) (net.HardwareAddr, error) {
+func parseMACPrefix(s string) (mac.Addr, error) {
 	if isUnset(s) {
 		return nil, nil
 	}
@@ -200,7 +171,7 @@ func parseMACPrefix(s string) (net.HardwareAddr, error) {
 	if err != nil {
 		return nil, bad
 	}
-	return m[:3:3], nil
+	return mac.Addr(m[:3:3]), nil
 }
 
 type ipFamily int

@@ -3,9 +3,10 @@ package ganeti
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"reflect"
 	"testing"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 func TestTags(t *testing.T) {
@@ -54,7 +55,7 @@ func TestParseNICMode(t *testing.T) {
 
 func TestMACPrefix(t *testing.T) {
 	p, err := parseMACPrefix("AA:00:0f")
-	if err != nil || !reflect.DeepEqual(p, net.HardwareAddr{0xaa, 0, 0x0f}) || p.String() != "aa:00:0f" {
+	if err != nil || !reflect.DeepEqual(p, mac.Addr{0xaa, 0, 0x0f}) || p.String() != "aa:00:0f" {
 		t.Errorf("parseMACPrefix = %v, %v", p, err)
 	}
 	for _, bad := range []string{"aa:00", "aa-00-00", "aa:00:0g", "aa:00:00:00", "aaa:0:00"} {
@@ -83,7 +84,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		assertEqual(t, name, back, v)
 	}
 	var n NIC
-	if err := json.Unmarshal([]byte(`{"mac":"zz"}`), &n); !errors.Is(err, ErrInvalid) {
+	if err := json.Unmarshal([]byte(`{"mac":"zz"}`), &n); !errors.Is(err, mac.ErrInvalid) {
 		t.Errorf("bad MAC in JSON: %v", err)
 	}
 }

@@ -3,9 +3,10 @@ package ganeti
 import (
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strings"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // environToMap turns "K=V" entries into a map, keeping only the keys for
@@ -112,7 +113,7 @@ func (v *varSet) wrap(k string, err error) error {
 	return varErr(v.name(k), err)
 }
 
-func (v *varSet) mac(k string, required bool) (net.HardwareAddr, error) {
+func (v *varSet) mac(k string, required bool) (mac.Addr, error) {
 	s, ok := v.get(k)
 	if required && (!ok || isUnset(s)) {
 		return nil, varErr(v.name(k), ErrMissing)

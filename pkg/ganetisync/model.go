@@ -72,7 +72,7 @@ func (i *Instance) Owner(n *NIC) ipam.Owner { return ipam.Owner{Instance: i.Name
 func InstanceOf(in *ganeti.Instance) Instance {
 	out := Instance{Name: in.Name, NICs: make([]NIC, 0, len(in.NICs))}
 	for _, n := range in.NICs {
-		nic := NIC{Index: n.Index, UUID: n.UUID, Name: n.Name, IP: n.IP, MAC: n.MAC, Link: n.Link}
+		nic := NIC{Index: n.Index, UUID: n.UUID, Name: n.Name, IP: n.IP, MAC: net.HardwareAddr(n.MAC), Link: n.Link}
 		if n.Network != nil {
 			nic.Network, nic.NetworkUUID = n.Network.Name, n.Network.UUID
 		}

@@ -2,9 +2,9 @@ package hostnet
 
 import (
 	"bytes"
-	"net"
 	"slices"
 
+	"github.com/diktyo/diktyo/pkg/mac"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -34,8 +34,8 @@ type TapChange struct {
 	Name  string `json:"name"`
 	Index int    `json:"index,omitempty"`
 	// PrevMAC and PrevMTU are set when Apply changed the MAC / MTU.
-	PrevMAC net.HardwareAddr `json:"prev_mac,omitempty"`
-	PrevMTU int              `json:"prev_mtu,omitempty"`
+	PrevMAC mac.Addr `json:"prev_mac,omitempty"`
+	PrevMTU int      `json:"prev_mtu,omitempty"`
 	// SetUp: Apply brought the link up.
 	SetUp bool `json:"set_up,omitempty"`
 	// Attached is the bridge Apply attached the tap to ("" when the tap
@@ -120,4 +120,4 @@ func union[T any](a, b []T, eq func(x, y T) bool) []T {
 	return out
 }
 
-func sameMAC(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) }
+func sameMAC(a, b []byte) bool { return bytes.Equal(a, b) }

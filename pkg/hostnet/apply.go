@@ -12,6 +12,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ip6frame"
+	"github.com/diktyo/diktyo/pkg/mac"
 	"github.com/diktyo/diktyo/pkg/netplan"
 	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
@@ -132,11 +133,11 @@ func (s *applyState) setupTap(h netplan.Host) error {
 	s.rec.Tap.Index = attrs.Index
 	// MAC before up: the VM's gateway MAC must never be seen with another.
 	if t.MAC != nil && !sameMAC(attrs.HardwareAddr, t.MAC) {
-		if err := nl.LinkSetHardwareAddr(link, t.MAC); err != nil {
+		if err := nl.LinkSetHardwareAddr(link, net.HardwareAddr(t.MAC)); err != nil {
 			return fmt.Errorf("%s: set MAC %s: %w", s.tap, t.MAC, err)
 		}
 		prev := attrs.HardwareAddr
-		s.rec.Tap.PrevMAC = prev
+		s.rec.Tap.PrevMAC = mac.Addr(prev)
 		s.undo = append(s.undo, func() error { return nl.LinkSetHardwareAddr(link, prev) })
 	}
 	// MTU before master: a bridge adopts its ports' minimum MTU.
@@ -465,7 +466,7 @@ func (a *Applier) restoreTap(t TapChange, link netlink.Link) error {
 		}
 	}
 	if t.PrevMAC != nil {
-		if err := nl.LinkSetHardwareAddr(link, t.PrevMAC); err != nil {
+		if err := nl.LinkSetHardwareAddr(link, net.HardwareAddr(t.PrevMAC)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: restore MAC %s: %w", t.Name, t.PrevMAC, err))
 		}
 	}

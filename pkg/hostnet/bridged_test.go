@@ -2,7 +2,6 @@ package hostnet
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -176,7 +175,7 @@ func TestOpenvSwitch(t *testing.T) {
 	}
 	// With a guard, the port's flows follow it (cookie of the tap).
 	plan.OVS.Guard = &netplan.Filter{Tap: "tap-o1", Mode: netplan.ModeOpenvSwitch,
-		MAC: net.HardwareAddr{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true, LinkLocal6: true,
+		MAC: []byte{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true, LinkLocal6: true,
 		Queues: &netplan.Queues{DHCP: 42, RS: 43, NS: 44, DHCPv6: 45}}
 	rec3, err := a.Apply(plan)
 	if err != nil {
@@ -233,7 +232,7 @@ func TestOVSFlowsApplyRemove(t *testing.T) {
 	host, vm := newNS(t, "host"), newNS(t, "vm")
 	host.veth(t, "tap-f1", vm, "eth0")
 	a := host.applier(t, Options{OVSVsctl: vsctl, OVSOFCtl: ofctl, OVSDB: "unix:/run/ovs/db.sock"})
-	guard := &netplan.Filter{Tap: "tap-f1", Mode: netplan.ModeOpenvSwitch, MAC: net.HardwareAddr{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true}
+	guard := &netplan.Filter{Tap: "tap-f1", Mode: netplan.ModeOpenvSwitch, MAC: []byte{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true}
 	h := netplan.Host{Tap: netplan.Tap{Name: "tap-f1"}, OVS: &netplan.OVSPort{Bridge: "br-ovs", Tag: 5, Guard: guard}}
 	rec, err := a.Apply(h)
 	if err != nil {

@@ -163,7 +163,7 @@ func TestDetachedAnnounce(t *testing.T) {
 	if err := a.Flush(); err != nil {
 		t.Errorf("Flush with nothing pending: %v", err)
 	}
-	garp, na := isGARP(upl.MAC, vmIP), isUnsolicitedNA(upl.MAC, eui)
+	garp, na := isGARP(net.HardwareAddr(upl.MAC), vmIP), isUnsolicitedNA(net.HardwareAddr(upl.MAC), eui)
 	seenGARP, seenNA := 0, 0
 	deadline := time.After(10 * time.Second)
 	for seenGARP < 3 || seenNA < 3 {

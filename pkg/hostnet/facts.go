@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/diktyo/diktyo/pkg/ifname"
+	"github.com/diktyo/diktyo/pkg/mac"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -67,7 +68,7 @@ func (a *Applier) LinkFacts(name string) (netplan.LinkFacts, error) {
 	lf.Exists = true
 	lf.Index = attrs.Index
 	lf.Kind = l.Type()
-	lf.MAC = append(net.HardwareAddr(nil), attrs.HardwareAddr...)
+	lf.MAC = append(mac.Addr(nil), attrs.HardwareAddr...)
 	lf.MTU = attrs.MTU
 	lf.Up = attrs.Flags&net.FlagUp != 0
 	if attrs.MasterIndex != 0 {

@@ -73,7 +73,7 @@ func (e *routedEnv) addVM(t testing.TB, tap string, mac net.HardwareAddr) *testN
 func routedPlan(tap string, table int, uplink string, ip4 netip.Addr, mac net.HardwareAddr) netplan.Host {
 	eui, _ := eui64.Addr(subnet6, mac)
 	return netplan.Host{
-		Tap: netplan.Tap{Name: tap, MAC: tapMAC},
+		Tap: netplan.Tap{Name: tap, MAC: []byte(tapMAC)},
 		Sysctls: []netplan.Sysctl{
 			{Key: "net/ipv4/conf/" + tap + "/proxy_arp", Value: "1"},
 			{Key: "net/ipv6/conf/" + tap + "/proxy_ndp", Value: "0"},
@@ -141,8 +141,8 @@ func TestRouted(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	if err := capt.waitFor(10*time.Second, map[string]func([]byte) bool{
-		"gratuitous ARP": isGARP(upl.MAC, vmIP),
-		"unsolicited NA": isUnsolicitedNA(upl.MAC, eui),
+		"gratuitous ARP": isGARP(net.HardwareAddr(upl.MAC), vmIP),
+		"unsolicited NA": isUnsolicitedNA(net.HardwareAddr(upl.MAC), eui),
 	}); err != nil {
 		t.Errorf("announcements on the uplink: %v", err)
 	}

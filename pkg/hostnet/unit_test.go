@@ -47,7 +47,7 @@ func TestValidate(t *testing.T) {
 	for name, mut := range map[string]func(h *netplan.Host){
 		"no tap":          func(h *netplan.Host) { h.Tap.Name = "" },
 		"long tap":        func(h *netplan.Host) { h.Tap.Name = "tap0123456789abcdef" },
-		"short MAC":       func(h *netplan.Host) { h.Tap.MAC = net.HardwareAddr{1, 2} },
+		"short MAC":       func(h *netplan.Host) { h.Tap.MAC = []byte{1, 2} },
 		"family":          func(h *netplan.Host) { h.Rules[0].Family = 0 },
 		"table 0":         func(h *netplan.Host) { h.Rules[0].Table = 0 },
 		"route not net":   func(h *netplan.Host) { h.Routes[0].Dst = netip.MustParsePrefix("198.51.100.5/24") },
@@ -77,7 +77,7 @@ func TestMerge(t *testing.T) {
 	r4 := netplan.Rule{Family: 4, IIF: "tap0", Table: 100, Priority: 32000}
 	r6 := netplan.Rule{Family: 6, IIF: "tap0", Table: 100, Priority: 32000}
 	a := Applied{
-		Tap:     TapChange{Name: "tap0", Index: 7, PrevMAC: net.HardwareAddr{1, 2, 3, 4, 5, 6}, SetUp: true},
+		Tap:     TapChange{Name: "tap0", Index: 7, PrevMAC: []byte{1, 2, 3, 4, 5, 6}, SetUp: true},
 		Sysctls: []SysctlChange{{Key: "k1", Value: "1", Prev: "0"}},
 		Rules:   []netplan.Rule{r4},
 	}
@@ -89,7 +89,7 @@ func TestMerge(t *testing.T) {
 	}
 	m := a.Merge(b)
 	want := Applied{
-		Tap:     TapChange{Name: "tap0", Index: 7, PrevMAC: net.HardwareAddr{1, 2, 3, 4, 5, 6}, PrevMTU: 1500, SetUp: true},
+		Tap:     TapChange{Name: "tap0", Index: 7, PrevMAC: []byte{1, 2, 3, 4, 5, 6}, PrevMTU: 1500, SetUp: true},
 		Sysctls: []SysctlChange{{Key: "k1", Value: "2", Prev: "0"}, {Key: "k2", Value: "1", Prev: "0"}},
 		Rules:   []netplan.Rule{r4, r6},
 		OVS:     &netplan.OVSPort{Bridge: "br", Tag: 3},
@@ -109,7 +109,7 @@ func TestMerge(t *testing.T) {
 
 func TestAppliedJSON(t *testing.T) {
 	a := Applied{
-		Tap:         TapChange{Name: "tap0", Index: 7, PrevMAC: net.HardwareAddr{1, 2, 3, 4, 5, 6}, Attached: "br0"},
+		Tap:         TapChange{Name: "tap0", Index: 7, PrevMAC: []byte{1, 2, 3, 4, 5, 6}, Attached: "br0"},
 		Sysctls:     []SysctlChange{{Key: "net/ipv4/conf/tap0/proxy_arp", Value: "1", Prev: "0"}},
 		Rules:       []netplan.Rule{{Family: 6, IIF: "tap0", Table: 100, Priority: 32000}},
 		Routes:      []netplan.Route{{Dst: netip.MustParsePrefix("2001:db8::1/128"), Dev: "tap0", Table: 100}},

@@ -7,6 +7,14 @@
 // after the configuration changed, and reconcile removes the state of
 // taps that no longer exist (Ganeti 3.0 never calls an ifdown).
 //
+// A record (Record, encoding/json with the struct tags of netplan and
+// hostnet) holds the NIC, the tap's ifindex, the plan (compared with
+// netplan.Plan.Equal on the next up, applied again by reconcile, removed
+// by down) and the host applier's account of what it changed. MACs are
+// text (pkg/mac). Records of version 1, written by diktyo-ifup before
+// version 2 (MACs in base64, the NIC inside the plan again), are read as
+// well, so a host upgrades with its VMs running.
+//
 // Ganeti reuses tap names: a record belongs to a NIC (netplan.NICID) and
 // to one tap device (its ifindex). An up on a tap whose record belongs to
 // another NIC removes that stale state first; nothing keyed by the tap

@@ -177,7 +177,7 @@ func (r *Runner) Plan(ctx context.Context, e *ganeti.IfupEnv) (*netplan.Plan, er
 	if netw.IsZero() {
 		netw = nil
 		if r.networks != nil {
-			n, err := r.networks.Lookup(ctx, e.Link, e.IP, e.MAC)
+			n, err := r.networks.Lookup(ctx, e.Link, e.IP, net.HardwareAddr(e.MAC))
 			if err != nil {
 				return nil, fmt.Errorf("find network of %s in the pool: %w", e.Link, err)
 			}
@@ -300,7 +300,7 @@ func (r *Runner) up(ctx context.Context, e *ganeti.IfupEnv) error {
 	}
 	rec := &Record{Version: RecordVersion, NIC: plan.NIC, TapIndex: facts.Tap.Index, Plan: plan}
 	if old != nil {
-		same := old.NIC.SameNIC(plan.NIC) && old.TapIndex == facts.Tap.Index && samePlan(old.Plan, plan)
+		same := old.NIC.SameNIC(plan.NIC) && old.TapIndex == facts.Tap.Index && old.Plan.Equal(plan)
 		if same {
 			rec.HostApplied = old.HostApplied
 		} else {
@@ -370,10 +370,6 @@ func (r *Runner) readForUp(tap string) (*Record, error) {
 		return nil, r.st.remove(tap)
 	}
 	return old, err
-}
-
-func samePlan(a, b *netplan.Plan) bool {
-	return string(planJSON(a)) == string(planJSON(b))
 }
 
 // teardown removes everything rec describes, then rec itself. The record

@@ -483,6 +483,12 @@ func TestShow(t *testing.T) {
 	if err := json.Unmarshal(g.out.Bytes(), &recs); err != nil || len(recs) != 1 || recs[0].Plan.Binding == nil {
 		t.Fatalf("show --json: %v %s", err, g.out)
 	}
+	// MACs print as text (the routed tap's TAP_CONSTANT_MAC, the VM's).
+	for _, want := range []string{`"mac": "` + recs[0].Plan.Host.Tap.MAC.String() + `"`, `"mac": "aa:00:01:2d:2b:3b"`} {
+		if !strings.Contains(g.out.String(), want) {
+			t.Errorf("show --json has no %s:\n%s", want, g.out)
+		}
+	}
 	if err := g.run([]string{"diktyo-ifup", "show", "../x"}, nil); !errors.Is(err, netplan.ErrInvalid) {
 		t.Fatalf("show ../x: %v", err)
 	}

@@ -89,7 +89,7 @@ func toGaneti(n *ipam.Network) *ganeti.Network {
 		Subnet6: n.Subnet6, Gateway6: n.Gateway6, Tags: ganeti.NewTags(n.Tags...),
 	}
 	if !n.MACPrefix.IsZero() {
-		g.MACPrefix = net.HardwareAddr(n.MACPrefix[:])
+		g.MACPrefix = n.MACPrefix[:]
 	}
 	return g
 }

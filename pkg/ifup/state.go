@@ -1,6 +1,7 @@
 package ifup
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,13 @@ import (
 )
 
 // RecordVersion is the format version of records this package writes.
-const RecordVersion = 1
+// Version 2 holds the NIC once (not again inside the plan) and MACs as
+// text; version 1 records, written by diktyo-ifup before, are still read
+// (hosts upgrade with VMs running).
+const RecordVersion = 2
+
+// minRecordVersion is the oldest record version read.
+const minRecordVersion = 1
 
 // Record is what was applied for one tap: the NIC it belongs to, the tap
 // device (ifindex) it was applied to, the plan and hostnet's account of
@@ -75,10 +82,65 @@ func (s store) read(tap string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrBadRecord, s.recordPath(tap), err)
 	}
-	if r.Plan == nil || r.NIC.Tap != tap || r.Version != RecordVersion {
+	if r.Plan == nil || r.NIC.Tap != tap || r.Version < minRecordVersion || r.Version > RecordVersion {
 		return nil, fmt.Errorf("%w %s: wrong tap, version or no plan", ErrBadRecord, s.recordPath(tap))
 	}
 	return &r, nil
+}
+
+// encodeRecord returns the record file's content: r in encoding/json's
+// indented form and a newline, with the current RecordVersion and
+// without the plan's NIC when it is the record's.
+func encodeRecord(r *Record) ([]byte, error) {
+	out := *r
+	out.Version = RecordVersion
+	if r.Plan != nil {
+		p := *r.Plan
+		if p.NIC == r.NIC && p.Host.Tap.Name == r.NIC.Tap {
+			p.NIC = netplan.NICID{} // the binding's tap is then Host.Tap.Name
+		}
+		out.Plan = &p
+	}
+	b, err := json.MarshalIndent(&out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// decodeRecord decodes a record file's content, of any version read: a
+// plan without a NIC gets the record's, and HostApplied is compacted (as
+// the host applier returns it, so that an unchanged record compares
+// equal). The host record of a version 1 file, which only hostnet wrote,
+// is decoded and encoded again, so that its MACs are written back as
+// text.
+func decodeRecord(data []byte) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Record{}, err
+	}
+	if r.Plan != nil {
+		if r.Plan.NIC == (netplan.NICID{}) {
+			r.Plan.NIC = r.NIC
+		}
+	}
+	if r.Version == 1 && len(r.HostApplied) > 0 && string(r.HostApplied) != "null" {
+		a, err := decodeApplied(r.HostApplied)
+		if err != nil {
+			return Record{}, err
+		}
+		if r.HostApplied, err = encodeApplied(&a); err != nil {
+			return Record{}, err
+		}
+	}
+	if len(r.HostApplied) > 0 {
+		var b bytes.Buffer
+		if err := json.Compact(&b, r.HostApplied); err != nil {
+			return Record{}, err
+		}
+		r.HostApplied = b.Bytes()
+	}
+	return r, nil
 }
 
 // write replaces the tap's record atomically (temp file + rename). There

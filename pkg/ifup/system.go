@@ -85,7 +85,7 @@ func (h HostnetAdapter) Apply(x netplan.Host) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return encodeApplied(&a), nil
+	return encodeApplied(&a)
 }
 
 // Remove implements Host. Without a record (an up interrupted before
@@ -135,7 +135,23 @@ func (h HostnetAdapter) Merge(old, new json.RawMessage) (json.RawMessage, error)
 		return nil, fmt.Errorf("%w: host record: %w", ErrBadRecord, err)
 	}
 	m := a.Merge(b)
-	return encodeApplied(&m), nil
+	return encodeApplied(&m)
+}
+
+// encodeApplied returns the JSON of a hostnet.Applied, as recorded.
+func encodeApplied(a *hostnet.Applied) (json.RawMessage, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode host record of %s: %w", a.Tap.Name, err)
+	}
+	return b, nil
+}
+
+// decodeApplied decodes a recorded hostnet.Applied.
+func decodeApplied(data json.RawMessage) (hostnet.Applied, error) {
+	var a hostnet.Applied
+	err := json.Unmarshal(data, &a)
+	return a, err
 }
 
 // Tables is what FirewallAdapter uses of a *firewall.Firewall.

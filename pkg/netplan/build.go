@@ -15,6 +15,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ifname"
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // Sentinel errors of Build and its helpers; test with errors.Is.
@@ -131,7 +132,7 @@ func Build(in Input) (*Plan, error) {
 		ip4 = e.IP
 	}
 	if netw != nil && netw.Subnet6.IsValid() && !e.Tags.Has(TagDisableIPv6) {
-		a, err := eui64.Addr(netw.Subnet6, e.MAC)
+		a, err := eui64.Addr(netw.Subnet6, net.HardwareAddr(e.MAC))
 		if err != nil {
 			return nil, fmt.Errorf("%w: network %s: %w", ErrInvalid, netw.Name, err)
 		}
@@ -200,7 +201,7 @@ func Build(in Input) (*Plan, error) {
 		if len(mask) != 6 {
 			return nil, fmt.Errorf("%w: MAC mask %q: want 6 octets", ErrInvalid, mask)
 		}
-		prefix := make(net.HardwareAddr, 6)
+		prefix := make(mac.Addr, 6)
 		for i := range prefix {
 			prefix[i] = e.MAC[i] & mask[i]
 		}
@@ -212,10 +213,10 @@ func Build(in Input) (*Plan, error) {
 		// nfdhcpd's router advertisements come from fe80::EUI-64 of the
 		// INDEV's MAC (the bridge's); a routed tap's is set below.
 		if p.Mode != ModeRouted && len(in.Facts.Link.MAC) == 6 {
-			p.Filter.RouterLL6 = eui64.LinkLocal(in.Facts.Link.MAC)
+			p.Filter.RouterLL6 = eui64.LinkLocal(net.HardwareAddr(in.Facts.Link.MAC))
 		}
 		b := &binding.Binding{
-			Tap: e.Interface, InDev: indev, MAC: cloneMAC(e.MAC), Hostname: e.Instance,
+			Tap: e.Interface, InDev: indev, MAC: net.HardwareAddr(cloneMAC(e.MAC)), Hostname: e.Instance,
 			Tags: e.Tags.Sorted(), Private: private,
 		}
 		if p.Mode == ModeBridged {
@@ -394,9 +395,9 @@ func ParseRTTables(r io.Reader) map[string]int {
 	return m
 }
 
-func cloneMAC(m net.HardwareAddr) net.HardwareAddr {
+func cloneMAC[M ~[]byte](m M) mac.Addr {
 	if m == nil {
 		return nil
 	}
-	return slices.Clone(m)
+	return mac.Addr(slices.Clone(m))
 }

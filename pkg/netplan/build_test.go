@@ -37,14 +37,14 @@ func testOptions() Options {
 func bridgeFacts(tap, br string, mtu int) HostFacts {
 	return HostFacts{
 		Tap:  LinkFacts{Name: tap, Exists: true, Index: 7, Kind: "tun"},
-		Link: LinkFacts{Name: br, Exists: true, Index: 3, Kind: "bridge", MTU: mtu, MAC: net.HardwareAddr{2, 0, 0, 0, 0x0e, 1}},
+		Link: LinkFacts{Name: br, Exists: true, Index: 3, Kind: "bridge", MTU: mtu, MAC: []byte{2, 0, 0, 0, 0x0e, 1}},
 	}
 }
 
 // ovsFacts: the tap's own MAC is part of an Open vSwitch NIC's filter.
 func ovsFacts(tap, br string) HostFacts {
 	f := bridgeFacts(tap, br, 1500)
-	f.Tap.MAC = net.HardwareAddr{0xfe, 0x54, 0x00, 0x12, 0x34, 0x56}
+	f.Tap.MAC = []byte{0xfe, 0x54, 0x00, 0x12, 0x34, 0x56}
 	f.Link.Kind = "openvswitch"
 	return f
 }

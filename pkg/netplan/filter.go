@@ -1,8 +1,9 @@
 package netplan
 
 import (
-	"net"
 	"net/netip"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // Filter is the nftables input of one NIC, applied by pkg/firewall.
@@ -10,12 +11,12 @@ type Filter struct {
 	Tap  string `json:"tap"`
 	Mode Mode   `json:"mode"`
 	// Bridge is the bridge the tap is in (bridged mode), for queue steering.
-	Bridge string           `json:"bridge,omitempty"`
-	MAC    net.HardwareAddr `json:"mac"`
+	Bridge string   `json:"bridge,omitempty"`
+	MAC    mac.Addr `json:"mac"`
 	// TapMAC (openvswitch) is the tap's own MAC: frames the host itself
 	// sends out of the tap (nfdhcpd's replies) come from it, and pass the
 	// filter of traffic to the VM (MAC filter, profile).
-	TapMAC net.HardwareAddr `json:"tap_mac,omitempty"`
+	TapMAC mac.Addr `json:"tap_mac,omitempty"`
 
 	// AntiSpoof: the VM may send only from MAC, from IPv4 and from IPv6
 	// (plus link-local as LinkLocal6 says), and never DHCP server replies
@@ -66,8 +67,8 @@ const (
 
 // MACFilter is a MAC prefix under a mask.
 type MACFilter struct {
-	Prefix net.HardwareAddr `json:"prefix"`
-	Mask   net.HardwareAddr `json:"mask"`
+	Prefix mac.Addr `json:"prefix"`
+	Mask   mac.Addr `json:"mask"`
 }
 
 // Queues are nfdhcpd's NFQUEUE numbers; Bypass accepts packets while

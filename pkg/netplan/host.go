@@ -3,10 +3,11 @@ package netplan
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/diktyo/diktyo/pkg/mac"
 )
 
 // Host is the link-level and routing state of one NIC, applied by
@@ -100,7 +101,7 @@ type Tap struct {
 	Name string `json:"name"`
 	// MAC to set on the tap (nil: leave it). Routed taps get
 	// TAP_CONSTANT_MAC so the gateway MAC is the same on every node.
-	MAC net.HardwareAddr `json:"mac,omitempty"`
+	MAC mac.Addr `json:"mac,omitempty"`
 	// MTU to set (0: leave it); bridged taps take the bridge's.
 	MTU int `json:"mtu,omitempty"`
 	// Master is the bridge to attach the tap to ("" for none).
@@ -212,14 +213,14 @@ type HostFacts struct {
 // LinkFacts describe one network device; Exists is false when there is no
 // device of that name (the other fields are then zero).
 type LinkFacts struct {
-	Name   string           `json:"name"`
-	Exists bool             `json:"exists"`
-	Index  int              `json:"index,omitempty"`
-	Kind   string           `json:"kind,omitempty"` // netlink kind: bridge, tuntap, veth, openvswitch, ...
-	MAC    net.HardwareAddr `json:"mac,omitempty"`
-	MTU    int              `json:"mtu,omitempty"`
-	Up     bool             `json:"up,omitempty"`
-	Master string           `json:"master,omitempty"`
+	Name   string   `json:"name"`
+	Exists bool     `json:"exists"`
+	Index  int      `json:"index,omitempty"`
+	Kind   string   `json:"kind,omitempty"` // netlink kind: bridge, tuntap, veth, openvswitch, ...
+	MAC    mac.Addr `json:"mac,omitempty"`
+	MTU    int      `json:"mtu,omitempty"`
+	Up     bool     `json:"up,omitempty"`
+	Master string   `json:"master,omitempty"`
 }
 
 // ErrNoDefaultRoute is matched (errors.Is) by the error of

@@ -7,9 +7,12 @@
 package netplan
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/jsonx"
 )
 
 // Mode is how the NIC is wired: Ganeti's NIC mode, the one mode type of
@@ -47,7 +50,9 @@ func (a NICID) SameNIC(b NICID) bool {
 
 // Plan is the whole desired host state of one NIC.
 type Plan struct {
-	NIC  NICID `json:"nic"`
+	// NIC is left out of the JSON when zero: diktyo-ifup's records hold
+	// it once, next to the plan.
+	NIC  NICID `json:"nic,omitzero"`
 	Mode Mode  `json:"mode"`
 	// Host is what pkg/hostnet applies with netlink (and ovs-vsctl).
 	Host Host `json:"host"`
@@ -57,21 +62,46 @@ type Plan struct {
 	Binding *binding.Binding `json:"binding,omitempty"`
 }
 
-// MarshalJSON encodes Binding as the text of its GRNET binding file, the
-// form operators read in /var/lib/nfdhcpd. It is [Plan.AppendJSON]: no
-// reflection.
-func (p Plan) MarshalJSON() ([]byte, error) {
-	w := jsonx.NewWriter(make([]byte, 0, 1024), "")
-	p.AppendJSON(w)
-	return w.Bytes(), w.Err()
+// planJSON is Plan as encoding/json sees it, with Binding as text.
+type planJSON struct {
+	plainPlan
+	Binding string `json:"binding,omitempty"`
 }
 
-// UnmarshalJSON is the inverse of [Plan.MarshalJSON]: [Plan.DecodeJSON]
-// of the whole input.
+// plainPlan is Plan without its JSON methods.
+type plainPlan Plan
+
+// MarshalJSON encodes Binding as the text of its GRNET binding file, the
+// form operators read in /var/lib/nfdhcpd.
+func (p Plan) MarshalJSON() ([]byte, error) {
+	aux := planJSON{plainPlan: plainPlan(p)}
+	aux.plainPlan.Binding = nil
+	if p.Binding != nil {
+		aux.Binding = string(p.Binding.Marshal())
+	}
+	return json.Marshal(aux)
+}
+
+// UnmarshalJSON is the inverse of [Plan.MarshalJSON]; the binding text is
+// parsed for the plan's tap (NIC.Tap, else Host.Tap.Name when the JSON
+// has no NIC).
 func (p *Plan) UnmarshalJSON(b []byte) error {
-	r := jsonx.NewReader(b)
-	if err := p.DecodeJSON(r); err != nil {
+	var aux planJSON
+	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
-	return r.End()
+	*p = Plan(aux.plainPlan)
+	p.Binding = nil
+	if aux.Binding != "" {
+		tap := p.NIC.Tap
+		if tap == "" {
+			tap = p.Host.Tap.Name
+		}
+		bd, err := binding.Parse(tap, strings.NewReader(aux.Binding))
+		if err != nil {
+			return fmt.Errorf("binding of %s: %w", tap, err)
+		}
+		p.Binding = bd
+	}
+	return nil
 }

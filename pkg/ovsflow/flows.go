@@ -279,7 +279,7 @@ func sourcesOf(g *netplan.Filter) (sources, error) {
 		}
 	}
 	ll := netip.MustParsePrefix("fe80::/64")
-	eui, err := eui64.Addr(ll, g.MAC)
+	eui, err := eui64.Addr(ll, net.HardwareAddr(g.MAC))
 	if err != nil {
 		return s, err
 	}

@@ -15,7 +15,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-func mac(s string) net.HardwareAddr {
+// mac parses s; a []byte is assignable to net.HardwareAddr and mac.Addr.
+func mac(s string) []byte {
 	m, err := net.ParseMAC(s)
 	if err != nil {
 		panic(err)
