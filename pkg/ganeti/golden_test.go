@@ -11,12 +11,12 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/ganeti/golden")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // goldenName maps a fixture "kvm/instance-add-pre.env" to
 // "golden/kvm-instance-add-pre.json".
 func goldenName(fixture string) string {
-	return filepath.Join(testdata, "golden", strings.ReplaceAll(strings.TrimSuffix(fixture, ".env"), "/", "-")+".json")
+	return filepath.Join("testdata", "golden", strings.ReplaceAll(strings.TrimSuffix(fixture, ".env"), "/", "-")+".json")
 }
 
 func checkGolden(t *testing.T, path string, v any) {
@@ -94,12 +94,12 @@ func TestGolden(t *testing.T) {
 		}
 		log = append(log, parsed{r.Header, e})
 	}
-	path := filepath.Join(testdata, "golden", "kvm-kvm-ifup.log.json")
+	path := filepath.Join("testdata", "golden", "kvm-kvm-ifup.log.json")
 	want[filepath.Base(path)] = true
 	checkGolden(t, path, log)
 
 	// No stale golden files.
-	files, _ := filepath.Glob(filepath.Join(testdata, "golden", "*.json"))
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
 	for _, f := range files {
 		if !want[filepath.Base(f)] {
 			t.Errorf("stale golden file %s", f)

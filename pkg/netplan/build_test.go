@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 const (
 	ganetiDir = "../../testdata/ganeti/kvm"
-	goldenDir = "../../testdata/ifup/plan"
+	goldenDir = "testdata/plan"
 )
 
 func testOptions() Options {
