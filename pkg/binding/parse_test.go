@@ -3,16 +3,15 @@ package binding
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
+	"github.com/diktyo/diktyo/pkg/golden"
+)
 
 // dump renders every field of b, one per line, for golden files.
 func dump(b *Binding) string {
@@ -23,25 +22,10 @@ func dump(b *Binding) string {
 		b.Gateway6, b.Subnet6, b.EUI64, b.MTU, b.Private, b.MACSpoof, b.Routed())
 }
 
-func golden(t *testing.T, name string, got []byte) {
+// goldenFile checks got against testdata (pkg/golden).
+func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", name), got)
 }
 
 // TestSamples parses GRNET-format samples (copied from shared/formats) and
@@ -53,9 +37,9 @@ func TestSamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tap+".parsed", []byte(dump(b)))
+			goldenFile(t, tap+".parsed", []byte(dump(b)))
 			out := b.Marshal()
-			golden(t, tap+".marshal", out)
+			goldenFile(t, tap+".marshal", out)
 			b2, err := Parse(tap, bytes.NewReader(out))
 			if err != nil {
 				t.Fatalf("reparse: %v", err)

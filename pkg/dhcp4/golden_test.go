@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,9 +13,8 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/binding"
+	"github.com/diktyo/diktyo/pkg/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var optionNames = map[byte]string{
 	1: "subnet mask", 3: "router", 6: "domain name servers", 12: "host name",
@@ -186,7 +184,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("annotate does not cover the frame")
 			}
 			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
+			if golden.Update() {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}

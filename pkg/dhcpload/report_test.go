@@ -3,31 +3,18 @@ package dhcpload
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/diktyo/diktyo/pkg/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
+// goldenFile checks got against testdata (pkg/golden).
+func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update to accept):\n%s\nwant:\n%s", name, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 func sampleReports() []Report {
@@ -51,7 +38,7 @@ func TestWriteTable(t *testing.T) {
 	if err := WriteTable(&b, sampleReports()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "table.golden.md", b.Bytes())
+	goldenFile(t, "table.golden.md", b.Bytes())
 }
 
 func TestWriteText(t *testing.T) {
@@ -61,7 +48,7 @@ func TestWriteText(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	golden(t, "report.golden.txt", b.Bytes())
+	goldenFile(t, "report.golden.txt", b.Bytes())
 }
 
 func TestJSONRoundTrip(t *testing.T) {
@@ -157,5 +144,5 @@ func TestWriteTableMedianOfRuns(t *testing.T) {
 	if err := WriteTable(&b, rs); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "table-runs.golden.md", b.Bytes())
+	goldenFile(t, "table-runs.golden.md", b.Bytes())
 }

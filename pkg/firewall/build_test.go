@@ -32,10 +32,10 @@ func TestBuildGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "build-"+name+".nft", []byte(n.String()))
+			goldenFile(t, "build-"+name+".nft", []byte(n.String()))
 		})
 	}
-	golden(t, "skeleton.nft", []byte(Skeleton([]Steering{DefaultSteering()}, DefaultMACMask()).String()))
+	goldenFile(t, "skeleton.nft", []byte(Skeleton([]Steering{DefaultSteering()}, DefaultMACMask()).String()))
 }
 
 func TestBuildInvalid(t *testing.T) {
@@ -104,6 +104,6 @@ func TestMessageStream(t *testing.T) {
 				t.Fatalf("%s: %v", s.name, err)
 			}
 		}
-		golden(t, fmt.Sprintf("messages-%d.golden", mode), []byte(rec.b.String()))
+		goldenFile(t, fmt.Sprintf("messages-%d.golden", mode), []byte(rec.b.String()))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,28 +16,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/golden"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-// golden compares got with testdata/name (or rewrites it with -update).
-func golden(t *testing.T, name string, got []byte) {
+// goldenFile checks got against testdata (pkg/golden).
+func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 // mac parses s; a []byte is assignable to net.HardwareAddr and mac.Addr.

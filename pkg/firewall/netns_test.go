@@ -74,7 +74,7 @@ func TestRulesetGolden(t *testing.T) {
 		t.Fatalf("second Init: %v", err)
 	}
 	initial := ns.ruleset(t)
-	golden(t, "init.ruleset", []byte(initial))
+	goldenFile(t, "init.ruleset", []byte(initial))
 
 	for _, f := range []netplan.Filter{routedFilter("tap0"), bridgedFilter("tap1")} {
 		if err := fw.Apply(f); err != nil {
@@ -82,7 +82,7 @@ func TestRulesetGolden(t *testing.T) {
 		}
 	}
 	applied := ns.ruleset(t)
-	golden(t, "applied.ruleset", []byte(applied))
+	goldenFile(t, "applied.ruleset", []byte(applied))
 
 	// Idempotent: the same filters again change nothing.
 	for _, f := range []netplan.Filter{routedFilter("tap0"), bridgedFilter("tap1")} {

@@ -3,15 +3,14 @@ package ganeti
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+	"github.com/diktyo/diktyo/pkg/golden"
+)
 
 // goldenName maps a fixture "kvm/instance-add-pre.env" to
 // "golden/kvm-instance-add-pre.json".
@@ -26,7 +25,7 @@ func checkGolden(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	if *update {
+	if golden.Update() {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@ var forbiddenInPure = []string{
 // testHelpers are packages only tests may import.
 var testHelpers = []string{
 	"testing", "github.com/mdlayher/netlink/nltest", module + "/pkg/nettest",
-	module + "/pkg/ipam/storetest", module + "/pkg/ipam/etcdstore/etcdtest",
+	module + "/pkg/ipam/storetest", module + "/pkg/ipam/etcdstore/etcdtest", module + "/pkg/golden",
 }
 
 type pkgInfo struct {

@@ -36,7 +36,7 @@ func TestGoldenFixture(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			golden(t, tt.name, mustRun(t, db, tt.args...))
+			goldenFile(t, tt.name, mustRun(t, db, tt.args...))
 		})
 	}
 }
@@ -73,8 +73,8 @@ func TestGoldenMaps(t *testing.T) {
 		}
 		return nil
 	})
-	golden(t, "info-16", mustRun(t, db, "network", "info", "big16"))
-	golden(t, "info-8", mustRun(t, db, "network", "info", "big8"))
+	goldenFile(t, "info-16", mustRun(t, db, "network", "info", "big16"))
+	goldenFile(t, "info-8", mustRun(t, db, "network", "info", "big8"))
 }
 
 func TestGoldenCheckProblems(t *testing.T) {
@@ -92,10 +92,10 @@ func TestGoldenCheckProblems(t *testing.T) {
 	if r.code != ExitInconsistent {
 		t.Fatalf("check: exit %d, want %d; stderr %q", r.code, ExitInconsistent, r.stderr)
 	}
-	golden(t, "check-problems", r.stdout+"stderr: "+r.stderr)
+	goldenFile(t, "check-problems", r.stdout+"stderr: "+r.stderr)
 	r = runCLI(t, db, "", "check", "-o", "json")
 	if r.code != ExitInconsistent {
 		t.Fatalf("check -o json: exit %d", r.code)
 	}
-	golden(t, "check-problems-json", r.stdout)
+	goldenFile(t, "check-problems-json", r.stdout)
 }

@@ -3,18 +3,15 @@ package ipamcli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/diktyo/diktyo/pkg/golden"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // result is what one Run produced.
 type result struct {
@@ -51,23 +48,10 @@ func mustRun(t *testing.T, db string, args ...string) string {
 	return r.stdout
 }
 
-// golden compares got with testdata/NAME.golden, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
+// goldenFile checks got against testdata (pkg/golden).
+func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name+".golden"), []byte(got))
 }
 
 // newDB returns the path of a fresh store file in t.TempDir().

@@ -3,7 +3,6 @@ package ndp
 import (
 	"bytes"
 	"encoding/binary"
-	"flag"
 	"net"
 	"net/netip"
 	"os"
@@ -16,11 +15,10 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/eui64"
+	"github.com/diktyo/diktyo/pkg/golden"
 	"github.com/diktyo/diktyo/pkg/ip6frame"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 var (
 	vmMAC    = net.HardwareAddr{0xaa, 0x00, 0x01, 0x12, 0x34, 0x56}
@@ -586,7 +584,7 @@ func TestGolden(t *testing.T) {
 			}
 			text := ip6frame.Annotate(frame)
 			path := filepath.Join("testdata", name)
-			if *update {
+			if golden.Update() {
 				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}

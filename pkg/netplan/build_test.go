@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,9 +12,8 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 const (
 	ganetiDir = "../../testdata/ganeti/kvm"
@@ -171,7 +169,7 @@ func TestBuildGolden(t *testing.T) {
 			}
 			got = append(got, '\n')
 			path := filepath.Join(goldenDir, tc.name+".json")
-			if *update {
+			if golden.Update() {
 				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
 					t.Fatal(err)
 				}

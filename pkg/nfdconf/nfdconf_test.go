@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
+	"github.com/diktyo/diktyo/pkg/golden"
+)
 
 // TestSamples parses the GRNET-format samples (copied from shared/formats)
 // and compares config and warnings, as JSON, with golden files.
@@ -33,7 +32,7 @@ func TestSamples(t *testing.T) {
 			}
 			got = append(got, '\n')
 			path := filepath.Join("testdata", "golden", strings.TrimSuffix(name, ".conf")+".json")
-			if *update {
+			if golden.Update() {
 				os.MkdirAll(filepath.Dir(path), 0o755)
 				if err := os.WriteFile(path, got, 0o644); err != nil {
 					t.Fatal(err)

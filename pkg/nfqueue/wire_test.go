@@ -5,16 +5,15 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+	"github.com/diktyo/diktyo/pkg/golden"
+)
 
 // recordedUDP is NFQNL_MSG_PACKET as this kernel (6.18, little-endian) sent
 // it for a UDP datagram "hello" from a VM (veth peer 96:7e:18:0e:bd:40,
@@ -152,7 +151,7 @@ func TestWireGolden(t *testing.T) {
 		fmt.Fprintf(&sb, "# %s\n%s\n", c.name, hex.Dump(c.b))
 	}
 	path := filepath.Join("testdata", "wire.golden")
-	if *update {
+	if golden.Update() {
 		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -2,18 +2,15 @@ package ovsflow
 
 import (
 	"errors"
-	"flag"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/diktyo/diktyo/pkg/golden"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // mac parses s; a []byte is assignable to net.HardwareAddr and mac.Addr.
 func mac(s string) []byte {
@@ -61,7 +58,7 @@ func TestBuildGolden(t *testing.T) {
 			if f.Bridge != "br-ovs" || f.Cookie != Cookie("tap0") {
 				t.Errorf("Flows = %s %#x", f.Bridge, f.Cookie)
 			}
-			golden(t, name+".flows", f.String())
+			goldenFile(t, name+".flows", f.String())
 			again, _ := Build("tap0", p)
 			if again.String() != f.String() {
 				t.Error("Build is not deterministic")
@@ -70,24 +67,10 @@ func TestBuildGolden(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, name, got string) {
+// goldenFile checks got against testdata (pkg/golden).
+func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", name), []byte(got))
 }
 
 func TestBuildInvalid(t *testing.T) {

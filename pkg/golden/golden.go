@@ -1,0 +1,42 @@
+// Package golden compares what a test produced with a file under the
+// test's testdata/ and, with the test flag -update, rewrites the file:
+// the one golden-file helper and the one -update flag of diktyo's tests.
+// It is a test helper: production code never imports it
+// (pkg/importrules checks).
+package golden
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// Update reports whether the test runs with -update, for tests that
+// write their golden files themselves.
+func Update() bool { return *update }
+
+// Check compares got with the file at path; with -update it writes got
+// to path (creating its directory) instead.
+func Check(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
