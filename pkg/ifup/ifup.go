@@ -332,14 +332,9 @@ func (r *Runner) up(ctx context.Context, e *ganeti.IfupEnv) error {
 	if err := r.fw.Apply(plan.Filter); err != nil {
 		return fmt.Errorf("firewall: %w", err)
 	}
-	applied, err := r.host.Apply(plan.Host)
+	applied, err := r.applyHost(rec, plan.Host)
 	if err != nil {
 		return err
-	}
-	if rec.HostApplied != nil {
-		if applied, err = r.host.Merge(rec.HostApplied, applied); err != nil {
-			return err
-		}
 	}
 	rec.HostApplied = applied
 	if plan.Binding != nil {
@@ -520,29 +515,13 @@ func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 // reconcileOrphanBinding removes the binding file of tap when diktyo-ifup
 // wrote it (binding.Written), the tap has no record and no device.
 func (r *Runner) reconcileOrphanBinding(tap string) (bool, error) {
-	path := filepath.Join(r.cfg.NFDHCPDStateDir, tap)
-	if ours, err := binding.Written(path); err != nil || !ours {
+	if ours, err := binding.Written(filepath.Join(r.cfg.NFDHCPDStateDir, tap)); err != nil || !ours {
 		return false, ignoreNotExist(err)
 	}
-	if err := r.st.ensure(); err != nil {
-		return false, err
-	}
-	l, err := r.st.lock(tap, r.lockWait)
-	if err != nil {
-		return false, err
-	}
-	noRecord := false
-	defer func() { l.unlock(noRecord) }()
-	if rec, err := r.st.read(tap); err != nil || rec != nil {
-		return false, err // someone set it up meanwhile
-	}
-	noRecord = true
-	facts, err := r.host.Facts(tap, "", 0)
-	if err != nil || facts.Tap.Exists {
-		return false, err // a tap not managed through diktyo-ifup: leave it
-	}
-	r.log.Info("reconcile: removing the binding of a vanished tap", "tap", tap)
-	return true, binding.Remove(r.cfg.NFDHCPDStateDir, tap)
+	return r.removeOrphan(tap, func() error {
+		r.log.Info("reconcile: removing the binding of a vanished tap", "tap", tap)
+		return binding.Remove(r.cfg.NFDHCPDStateDir, tap)
+	})
 }
 
 func ignoreNotExist(err error) error {
@@ -591,6 +570,16 @@ func (r *Runner) reconcileTap(tap string) (stale bool, err error) {
 	return true, nil
 }
 
+// applyHost applies h and returns rec's host record merged with what
+// this Apply changed (the earliest values to restore are kept).
+func (r *Runner) applyHost(rec *Record, h netplan.Host) (json.RawMessage, error) {
+	applied, err := r.host.Apply(h)
+	if err != nil || rec.HostApplied == nil {
+		return applied, err
+	}
+	return r.host.Merge(rec.HostApplied, applied)
+}
+
 // reassertOVS applies a live Open vSwitch NIC's host plan again: the
 // port and its OpenFlow flows live in ovs-vswitchd, which loses the flows
 // when it restarts without ovs-ctl's save and restore, and the NIC would
@@ -598,14 +587,9 @@ func (r *Runner) reconcileTap(tap string) (stale bool, err error) {
 // Apply is idempotent; the record is rewritten only if it changed. The
 // caller holds the tap's lock.
 func (r *Runner) reassertOVS(rec *Record) error {
-	applied, err := r.host.Apply(rec.Plan.Host)
+	applied, err := r.applyHost(rec, rec.Plan.Host)
 	if err != nil {
 		return fmt.Errorf("reassert Open vSwitch port: %w", err)
-	}
-	if rec.HostApplied != nil {
-		if applied, err = r.host.Merge(rec.HostApplied, applied); err != nil {
-			return err
-		}
 	}
 	if string(applied) == string(rec.HostApplied) {
 		return nil
@@ -630,14 +614,9 @@ func (r *Runner) completeUplink(rec *Record) error {
 	if len(added.ProxyNeighs) == 0 && len(added.Announce) == 0 {
 		return nil
 	}
-	applied, err := r.host.Apply(added)
+	applied, err := r.applyHost(rec, added)
 	if err != nil {
 		return fmt.Errorf("complete uplink steps: %w", err)
-	}
-	if rec.HostApplied != nil {
-		if applied, err = r.host.Merge(rec.HostApplied, applied); err != nil {
-			return err
-		}
 	}
 	rec.Plan.Host, rec.HostApplied, rec.Updated = done, applied, r.now().UTC()
 	if err := r.st.write(rec); err != nil {
@@ -649,7 +628,16 @@ func (r *Runner) completeUplink(rec *Record) error {
 	return nil
 }
 
+// reconcileOrphanFilter removes the filter elements of tap when it has no
+// record and no device.
 func (r *Runner) reconcileOrphanFilter(tap string) (bool, error) {
+	return r.removeOrphan(tap, func() error { return r.fw.RemoveTap(tap) })
+}
+
+// removeOrphan runs remove, under tap's lock, when tap has neither a
+// record nor a device: state that outlived its NIC (a crash, a lost
+// record). A live tap without a record is not diktyo-ifup's: left alone.
+func (r *Runner) removeOrphan(tap string, remove func() error) (bool, error) {
 	if err := r.st.ensure(); err != nil {
 		return false, err
 	}
@@ -657,20 +645,17 @@ func (r *Runner) reconcileOrphanFilter(tap string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	gone := false
-	defer func() { l.unlock(gone) }()
+	noRecord := false
+	defer func() { l.unlock(noRecord) }()
 	if rec, err := r.st.read(tap); err != nil || rec != nil {
 		return false, err // someone set it up meanwhile
 	}
+	noRecord = true
 	facts, err := r.host.Facts(tap, "", 0)
-	if err != nil {
+	if err != nil || facts.Tap.Exists {
 		return false, err
 	}
-	gone = true
-	if facts.Tap.Exists {
-		return false, nil // a tap not managed through diktyo-ifup: leave it
-	}
-	return true, r.fw.RemoveTap(tap)
+	return true, remove()
 }
 
 // Records returns the records of every tap (or of the taps named).
