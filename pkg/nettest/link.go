@@ -71,7 +71,8 @@ func (ns *NS) MustLink(t testing.TB, name string) Link {
 }
 
 // Veth creates a veth pair: hostName in hostNS (name it like a tap, at most
-// 15 bytes) and its peer vmName in vmNS, both up. The pair goes away with
+// 15 bytes) and its peer vmName in vmNS, both up (operstate UP, so a frame
+// sent at once is not dropped for a missing carrier). The pair goes away with
 // either namespace; cleanup also deletes it explicitly.
 func Veth(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string) Pair {
 	t.Helper()
@@ -91,6 +92,8 @@ func Veth(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string) Pa
 	p := Pair{Host: hostNS.MustLink(t, hostName), VM: vmNS.MustLink(t, vmName)}
 	p.Host.Up(t)
 	p.VM.Up(t)
+	hostNS.WaitUp(t, hostName)
+	vmNS.WaitUp(t, vmName)
 	return p
 }
 
