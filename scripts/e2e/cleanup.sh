@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# cleanup.sh: undo everything run.sh did, whatever state it stopped in
+# (sourced; every step tolerates "already gone").
+
+# kill_tree PID: PID and its descendants (by process id only).
+kill_tree() {
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill "$1" 2>/dev/null || true
+}
+
+# qemu_pids NODE-RUN-DIR: the QEMU processes Ganeti recorded there.
+qemu_pids() { cat "$1"/kvm-hypervisor/pid/* 2>/dev/null; }
+
+cleanup() {
+  set +e
+  log "cleanup"
+  local f p inst
+  for f in $E2E_RUN/console-*.pid $E2E_RUN/ping-*.pid; do [ -s "$f" ] && kill_tree "$(cat "$f")"; rm -f "$f"; done
+  rm -f $E2E_RUN/console-*.node
+  if [ -e $E2E_RUN/cluster ] && G /usr/lib/ganeti/daemon-util check ganeti-luxid 2>/dev/null; then
+    for inst in $(G timeout 60 gnt-instance list --no-headers -o name 2>/dev/null); do
+      G timeout 180 gnt-instance remove -f --ignore-failures "$inst" >/dev/null 2>&1
+    done
+    if G timeout 30 gnt-node list --no-headers -o name 2>/dev/null | grep -qx $N2; then
+      G timeout 120 gnt-node remove $N2 >/dev/null 2>&1
+    fi
+    G timeout 120 gnt-cluster destroy --yes-do-it >/dev/null 2>&1
+  fi
+  # QEMU left behind by a failed remove, on either node
+  for p in $(qemu_pids /run/ganeti) $(qemu_pids $E2E_N2DIR/run/ganeti); do
+    grep -q qemu /proc/"$p"/cmdline 2>/dev/null && kill "$p"
+  done
+  [ -e $E2E_RUN/nfdhcpd-started ] && /etc/init.d/nfdhcpd stop >/dev/null 2>&1
+  if n2_alive; then
+    [ -e $E2E_RUN/nfdhcpd-started ] && N2X /etc/init.d/nfdhcpd stop >/dev/null 2>&1
+    N2X /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1
+  fi
+  rm -f $E2E_RUN/nfdhcpd-started
+  G /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1
+  [ -s $E2E_RUN/sshd-n2.pid ] && kill "$(cat $E2E_RUN/sshd-n2.pid)" 2>/dev/null
+  [ -s $E2E_RUN/sshd-n1.pid ] && kill "$(cat $E2E_RUN/sshd-n1.pid)" 2>/dev/null
+  rm -f $E2E_RUN/sshd-n?.pid /etc/ssh/sshd_config.d/diktyo-e2e.conf
+  n2_alive && kill "$(n2_holder)"
+  rm -f $E2E_RUN/n2-holder.pid
+  for f in $NS_N2 $NS_RT $NS_PEER; do ip netns del $f 2>/dev/null; done
+  for f in e2en2a e2en2v e2erta e2ertc e2epa gntbr0 gnt0; do ip link del $f 2>/dev/null; done
+  # diktyo's state in the root namespace (the interfaces are gone already)
+  while ip rule del lookup $TABLE 2>/dev/null; do :; done
+  while ip -6 rule del lookup $TABLE 2>/dev/null; do :; done
+  ip route flush table $TABLE 2>/dev/null; ip -6 route flush table $TABLE 2>/dev/null
+  for f in $(nft list tables 2>/dev/null | awk '$3 ~ /^diktyo/ {print $2 ":" $3}'); do
+    nft delete table "${f%%:*}" "${f#*:}"
+  done
+  if [ -e $E2E_RUN/installed-diktyo ]; then
+    dpkg --purge diktyo diktyo-nfdhcpd >"$E2E_OUT/dpkg-purge.log" 2>&1
+    rm -f $E2E_RUN/installed-diktyo
+  fi
+  [ -e $E2E_RUN/rm-var-lib-nfdhcpd ] && rm -rf /var/lib/nfdhcpd /run/nfdhcpd && rm -f $E2E_RUN/rm-var-lib-nfdhcpd
+  rm -rf /srv/ganeti/os/e2e
+  if [ -e $E2E_RUN/sysctl.orig ]; then
+    tac $E2E_RUN/sysctl.orig | while read -r f; do sysctl -qw "$f"; done
+    rm -f $E2E_RUN/sysctl.orig
+  fi
+  if [ -e $E2E_RUN/hosts.orig ]; then cat $E2E_RUN/hosts.orig > /etc/hosts; rm -f $E2E_RUN/hosts.orig; fi
+  if [ -e $E2E_RUN/root-ssh.saved ]; then
+    rm -rf /root/.ssh
+    [ -d $E2E_RUN/root-ssh.orig ] && cp -a $E2E_RUN/root-ssh.orig /root/.ssh
+    rm -rf $E2E_RUN/root-ssh.orig $E2E_RUN/root-ssh.saved
+  fi
+  rm -f $E2E_RUN/cluster
+  rm -rf $E2E_N2DIR $E2E_RUN/guest
+  echo "cleanup done; logs kept in $E2E_OUT"
+}

@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# pings.sh: pings every 0.2 s across a switch-over, and their losses
+# (sourced). iputils ping -D stamps each reply; a sequence number with no
+# reply is a lost ping.
+
+# pingers_start LABEL: the router pings the guest's routed IPv4 and IPv6,
+# the bridged peer its bridged IPv4, each into $E2E_OUT/ping-LABEL-PATH.txt.
+pingers_start() {
+  local label=$1 r4 r6 b4
+  read -r r4 r6 b4 <<<"$(guest_addrs $INST)"
+  pinger "$label" routed4 $NS_RT "$r4"
+  pinger "$label" routed6 $NS_RT "$r6"
+  pinger "$label" bridged4 $NS_PEER "$b4"
+}
+
+pinger() {
+  ip netns exec "$3" ping -D -n -i 0.2 -W 1 "$4" > "$E2E_OUT/ping-$1-$2.txt" 2>&1 &
+  echo $! > $E2E_RUN/ping-"$2".pid
+}
+
+# pingers_stop LABEL T0: stop them (SIGINT: ping prints its summary) and
+# report per path: lost pings and the outage (longest gap between two
+# replies, less the interval), relative to T0 (the switch-over's start).
+pingers_stop() {
+  local label=$1 t0=$2 path f
+  for path in routed4 routed6 bridged4; do
+    kill -INT "$(cat $E2E_RUN/ping-$path.pid)" 2>/dev/null
+  done
+  sleep 0.5
+  for path in routed4 routed6 bridged4; do
+    f=$E2E_OUT/ping-$label-$path.txt
+    rm -f $E2E_RUN/ping-$path.pid
+    ping_losses "$f" "$t0" > "$f.report"
+    measure "4 $label $path: $(cat "$f.report")"
+    local lost; lost=$(sed -n 's/.*lost=\([0-9]*\).*/\1/p' "$f.report")
+    if [ "${lost:-999}" -le "${E2E_LOSS_GOAL:-1}" ]; then
+      ok "4 $label $path: lost ${lost} ping(s) (goal: at most ${E2E_LOSS_GOAL:-1})"
+    else
+      fail "4 $label $path: lost ${lost:-?} ping(s) (goal: at most ${E2E_LOSS_GOAL:-1})"
+    fi
+  done
+}
+
+# ping_losses FILE T0: "sent=N lost=M outage=S lost_seqs=... at=+X s".
+ping_losses() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+t0 = float(sys.argv[2])
+got = {}
+for m in re.finditer(r"^\[(\d+\.\d+)\].*icmp_seq=(\d+) ", text, re.M):
+    got.setdefault(int(m.group(2)), float(m.group(1)))
+sent = re.search(r"(\d+) packets transmitted", text)
+sent = int(sent.group(1)) if sent else (max(got) if got else 0)
+if sent and sent not in got:
+    sent -= 1  # the last one was still in flight when ping was stopped
+lost = sorted(set(range(1, sent + 1)) - set(got))
+times = [got[s] for s in sorted(got)]
+gap, at = 0.0, None
+for a, b in zip(times, times[1:]):
+    if b - a > gap:
+        gap, at = b - a, a
+outage = max(0.0, gap - 0.2)
+runs, start = [], None
+for i, s in enumerate(lost):
+    if start is None: start = s
+    if i + 1 == len(lost) or lost[i + 1] != s + 1:
+        runs.append(f"{start}-{s}" if s != start else f"{s}"); start = None
+where = f" at=+{at - t0:.1f}s" if at is not None and lost else ""
+print(f"sent={sent} lost={len(lost)} outage={outage:.1f}s lost_seqs={','.join(runs) or '-'}{where}")
+PY
+}
