@@ -53,6 +53,10 @@ cleanup() {
     nft delete table "${f%%:*}" "${f#*:}"
   done
   if [ -e $E2E_RUN/installed-diktyo ]; then
+    # Ganeti's copy of the package's link (see cluster.sh node2_add)
+    for f in /etc/ganeti/kvm-vif-bridge /etc/ganeti/kvm-ifup-custom /etc/ganeti/kvm-ifdown-custom; do
+      [ -f "$f" ] && [ ! -L "$f" ] && cmp -s "$f" /usr/sbin/diktyo-ifup && rm -f "$f"
+    done
     dpkg --purge diktyo diktyo-nfdhcpd >"$E2E_OUT/dpkg-purge.log" 2>&1
     rm -f $E2E_RUN/installed-diktyo
   fi
@@ -69,6 +73,6 @@ cleanup() {
     rm -rf $E2E_RUN/root-ssh.orig $E2E_RUN/root-ssh.saved
   fi
   rm -f $E2E_RUN/cluster
-  rm -rf $E2E_N2DIR $E2E_RUN/guest
+  rm -rf $E2E_N2DIR $E2E_RUN
   echo "cleanup done; logs kept in $E2E_OUT"
 }

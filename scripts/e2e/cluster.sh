@@ -163,6 +163,11 @@ node2_add() {
   t0=$(now)
   G gnt-node add --no-ssh-key-check $N2 </dev/null >"$E2E_OUT/node-add.log" 2>&1 || { cat "$E2E_OUT/node-add.log"; return 1; }
   measure "gnt-node add took $(since "$t0") s"
+  # Ganeti redistributes /etc/ganeti/kvm-vif-bridge (a kvm ancillary file)
+  # from the master to every node; node 2 shares /etc, so this shows what
+  # becomes of the package's link on every node of a real cluster.
+  check "1 /etc/ganeti/kvm-vif-bridge is still the package's link after gnt-node add" \
+    sh -c 'test "$(readlink /etc/ganeti/kvm-vif-bridge)" = /usr/sbin/diktyo-ifup || { ls -l /etc/ganeti/kvm-vif-bridge; exit 1; }'
   check "1 cluster has both nodes" test "$(G gnt-node list --no-headers -o name | sort | tr '\n' ' ')" = "$(printf '%s\n' $N1 $N2 | sort | tr '\n' ' ')"
 }
 

@@ -32,13 +32,14 @@ preflight() {
 step1_cluster() {
   log "1. cluster, diktyo, nfdhcpd"
   local t0; t0=$(now)
-  guest_build "$DIR"
-  install_diktyo "$@"
-  host_network; hosts_setup; sshd_start; dummy_os
-  cluster_init || return 1
-  node2_namespaces && node2_add || return 1
+  guest_build "$DIR" >"$E2E_OUT/guest-build.log" 2>&1 || { fail "1 guest build (see guest-build.log)"; return 1; }
+  install_diktyo "$@" || return 1
+  host_network && hosts_setup && sshd_start && dummy_os || { fail "1 host network, /etc/hosts, sshd"; return 1; }
+  cluster_init || { fail "1 gnt-cluster init (see cluster-init.log)"; return 1; }
+  node2_namespaces || { fail "1 node 2 namespaces"; return 1; }
+  node2_add || { fail "1 gnt-node add (see node-add.log)"; return 1; }
   nfdhcpd_start
-  measure "cluster bring-up took $(since "$t0") s"
+  measure "1 cluster bring-up took $(since "$t0") s"
 }
 
 main() {

@@ -51,7 +51,7 @@ words() { grep . | sort | paste -sd' '; }
 save_state() {
   local node f=$E2E_OUT/state-$1.txt
   for node in $N1 $N2; do
-    { echo "== $node"; on $node diktyo-ifup show; on $node ip -br link; on $node ip rule; on $node ip -6 rule
+    { echo "== $node"; on $node diktyo-ifup show; on $node ip -br link 2>/dev/null; on $node ip rule; on $node ip -6 rule
       on $node ip -6 neigh show proxy; on $node nft list table inet diktyo 2>/dev/null | grep elements
       node_bindings $node; } >> "$f" 2>&1
   done
