@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/hook"
-	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -18,10 +18,10 @@ func main() {
 		fmt.Println("diktyo-hook version " + version.Version)
 		return
 	}
-	if len(os.Args) > 1 && os.Args[1] == hostnet.AnnounceSubcommand {
+	if len(os.Args) > 1 && os.Args[1] == announce.Subcommand {
 		// The detached announcer that re-announcing NICs spawns (this very
-		// binary, see hostnet.SpawnCommand).
-		if err := hostnet.RunAnnounce(os.Args[2:]); err != nil {
+		// binary, see announce.Command).
+		if err := announce.Run(os.Args[2:]); err != nil {
 			os.Exit(1)
 		}
 		return

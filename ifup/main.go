@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/diktyo/diktyo/pkg/hostnet"
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/version"
@@ -28,9 +28,9 @@ func run() int {
 		fmt.Println("diktyo-ifup version " + version.Version)
 		return 0
 	}
-	if len(os.Args) > 1 && os.Args[1] == hostnet.AnnounceSubcommand {
+	if len(os.Args) > 1 && os.Args[1] == announce.Subcommand {
 		// The detached announcer spawned by an up: no config, no Runner.
-		if err := hostnet.RunAnnounce(os.Args[2:]); err != nil {
+		if err := announce.Run(os.Args[2:]); err != nil {
 			return 1
 		}
 		return 0
@@ -53,7 +53,7 @@ func run() int {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	r, closeSys, err := ifup.NewSystem(cfg, log, &hostnet.SpawnCommand{})
+	r, closeSys, err := ifup.NewSystem(cfg, log, &announce.Command{})
 	if err != nil {
 		return fail(err)
 	}

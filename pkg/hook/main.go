@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 )
 
@@ -165,8 +165,8 @@ func hook(ctx context.Context, environ []string, env map[string]string, db, node
 		node = NodeName(func(k string) string { return env[k] }, hookEnv["GANETI_DATA_DIR"])
 	}
 	// This binary sends re-announcements as its own detached child
-	// (hooks/main.go handles hostnet.AnnounceSubcommand).
-	announcer := &hostnet.SpawnCommand{Args: []string{"diktyo-hook", hostnet.AnnounceSubcommand}}
+	// (hooks/main.go handles announce.Subcommand).
+	announcer := &announce.Command{Args: []string{"diktyo-hook", announce.Subcommand}}
 	if err := Run(ctx, environ, System(cfg, log, node, db, announcer)); err != nil {
 		log.Error(err.Error())
 		return ExitError

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -73,10 +73,10 @@ func Main(ctx context.Context, argv, environ []string, r *Runner) error {
 		return err
 	case "show":
 		return r.cmdShow(args)
-	case hostnet.AnnounceSubcommand:
+	case announce.Subcommand:
 		// Hidden: the detached announcer (ifup/main.go runs it before
 		// building a Runner; this is for callers of Main).
-		return hostnet.RunAnnounce(args)
+		return announce.Run(args)
 	case "help", "-h", "--help":
 		fmt.Fprintln(r.out, Usage)
 		return nil
