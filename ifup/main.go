@@ -18,6 +18,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
+	"github.com/diktyo/diktyo/pkg/syslog"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -42,10 +43,20 @@ func run() int {
 		defer stop()
 	}
 	level := slog.LevelWarn
+	if ifup.Daemon(os.Args) {
+		level = slog.LevelInfo
+	}
 	if os.Getenv("DIKTYO_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	if ifup.Daemon(os.Args) {
+		if w, err := syslog.Dial(syslog.DefaultPath, "diktyo-ifup", 0); err == nil {
+			defer w.Close()
+			handler = slog.NewMultiHandler(handler, syslog.NewHandler(w, level))
+		}
+	}
+	log := slog.New(handler)
 	cfg, warnings, err := ifupconf.Load(os.Environ())
 	if err != nil {
 		return fail(err)

@@ -20,16 +20,24 @@ const Usage = `usage:
   diktyo-ifup up [--env FILE] [TAP]     set a NIC up from Ganeti's kvm-ifup environment
   diktyo-ifup down [TAP]                remove what up applied to TAP (default $INTERFACE)
   diktyo-ifup reconcile                 remove the state of taps that no longer exist
+  diktyo-ifup watch                     node daemon: remove a tap's state when the tap disappears
   diktyo-ifup show [--json] [TAP...]    print what is recorded per tap
 Invoked as kvm-vif-bridge or kvm-ifup-custom it runs up, as kvm-ifdown-custom
 (args: TAP [local]) it runs down. Config: /etc/default/diktyo or $DIKTYO_CONFIG.`
 
 // Interruptible reports whether argv runs a command that watches its
-// context (reconcile), the only one worth catching SIGINT and SIGTERM
-// for: an up or down is short and crash-safe, and its process keeps the
-// default signal actions (and saves the signal goroutine and thread).
+// context (reconcile, watch), the only ones worth catching SIGINT and
+// SIGTERM for: an up or down is short and crash-safe, and its process
+// keeps the default signal actions (and saves the signal goroutine and
+// thread).
 func Interruptible(argv []string) bool {
-	return len(argv) > 1 && argv[1] == "reconcile"
+	return len(argv) > 1 && (argv[1] == "reconcile" || argv[1] == "watch")
+}
+
+// Daemon reports whether argv runs the long-lived watch, which logs at
+// info level and to syslog too.
+func Daemon(argv []string) bool {
+	return len(argv) > 1 && argv[1] == "watch"
 }
 
 // Main runs one diktyo-ifup invocation: argv[0] (kvm-vif-bridge,
@@ -71,6 +79,11 @@ func Main(ctx context.Context, argv, environ []string, r *Runner) error {
 			fmt.Fprintf(r.out, "removed stale state of %s\n", tap)
 		}
 		return err
+	case "watch":
+		if len(args) != 0 {
+			return fmt.Errorf("%w: watch takes no arguments", ErrUsage)
+		}
+		return r.Watch(ctx)
 	case "show":
 		return r.cmdShow(args)
 	case announce.Subcommand:

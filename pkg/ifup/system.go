@@ -48,6 +48,7 @@ func NewSystem(cfg *ifupconf.Config, log *slog.Logger, announcer *announce.Comma
 	r, err = New(Deps{
 		Config: cfg, Host: HostnetAdapter{A: hn}, Firewall: &FirewallAdapter{F: fw},
 		Networks: Pool{Path: cfg.IPAMDB}, RTTables: readRTTables, Exec: syscall.Exec, Logger: log,
+		DeletedTaps: hostnet.DeletedLinks,
 	})
 	if err != nil {
 		hn.Close()
