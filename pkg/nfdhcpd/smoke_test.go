@@ -398,13 +398,13 @@ domains = example.org
 	}
 }
 
-// TestMainBadConfig: a bad value fails at start, naming the key, in one
+// TestRunBadConfig: a bad value fails at start, naming the key, in one
 // line on stderr.
-func TestMainBadConfig(t *testing.T) {
+func TestRunBadConfig(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "nfdhcpd.conf")
 	writeFile(t, conf, "[dhcp]\ndhcp_queue = 70000\n")
 	var stderr bytes.Buffer
-	code := Main([]string{"nfdhcpd", "-f", "-c", conf}, func(string) string { return "" }, &stderr)
+	code := Run(t.Context(), []string{"nfdhcpd", "-f", "-c", conf}, nil, nil, io.Discard, &stderr)
 	if code != ExitError {
 		t.Fatalf("exit %d, want %d", code, ExitError)
 	}
@@ -413,12 +413,12 @@ func TestMainBadConfig(t *testing.T) {
 		t.Fatalf("stderr %q: want one line naming dhcp_queue", stderr.String())
 	}
 	stderr.Reset()
-	if code := Main([]string{"nfdhcpd", "-x"}, func(string) string { return "" }, &stderr); code != ExitUsage {
+	if code := Run(t.Context(), []string{"nfdhcpd", "-x"}, nil, nil, io.Discard, &stderr); code != ExitUsage {
 		t.Fatalf("bad flag: exit %d", code)
 	}
 	writeFile(t, conf, "[ipv6]\nmode = dhcpv6\n")
 	stderr.Reset()
-	if code := Main([]string{"nfdhcpd", "-f", "-c", conf}, func(string) string { return "" }, &stderr); code != ExitError || !strings.Contains(stderr.String(), "mode") {
+	if code := Run(t.Context(), []string{"nfdhcpd", "-f", "-c", conf}, nil, nil, io.Discard, &stderr); code != ExitError || !strings.Contains(stderr.String(), "mode") {
 		t.Fatalf("mode dhcpv6: exit %d, %q", code, stderr.String())
 	}
 }
