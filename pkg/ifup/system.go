@@ -30,7 +30,7 @@ var RTTablesFiles = []string{"/usr/share/iproute2/rt_tables", "/etc/iproute2/rt_
 // from this process, which then waits for them (tests, benchmarks).
 func NewSystem(cfg *ifupconf.Config, log *slog.Logger, announcer *announce.Command) (r *Runner, close func(), err error) {
 	// Announcements go to a detached "diktyo-ifup announce" child (see
-	// ifup/main.go) so that neither their repeats nor the AF_PACKET
+	// Run) so that neither their repeats nor the AF_PACKET
 	// socket's close hold up Ganeti; the uplink cache (host state, next
 	// to the per-tap records in StateDir/ifup) keeps Facts from dumping
 	// the whole table.
