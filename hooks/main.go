@@ -1,30 +1,21 @@
 // Command diktyo-hook is diktyo's Ganeti hook: linked into Ganeti's hook
 // directories (diktyo-hook install) it keeps the pool and every node's
-// host state in step with Ganeti's operations. See pkg/hook.
+// host state in step with Ganeti's operations. All logic is in pkg/hook
+// (hook.Run).
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/diktyo/diktyo/pkg/hook"
-	"github.com/diktyo/diktyo/pkg/hostnet"
-	"github.com/diktyo/diktyo/pkg/version"
 )
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "--version" {
-		fmt.Println("diktyo-hook version " + version.Version)
-		return
-	}
-	if len(os.Args) > 1 && os.Args[1] == hostnet.AnnounceSubcommand {
-		// The detached announcer that re-announcing NICs spawns (this very
-		// binary, see hostnet.SpawnCommand).
-		if err := hostnet.RunAnnounce(os.Args[2:]); err != nil {
-			os.Exit(1)
-		}
-		return
-	}
-	os.Exit(hook.Main(context.Background(), os.Args, os.Environ(), os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := hook.Run(ctx, os.Args, os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

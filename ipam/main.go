@@ -1,6 +1,7 @@
 // Command diktyo-ipam administers diktyo's cluster-wide IP pool: networks,
 // reservations, allocation, MACs, export/import and checks. All logic is in
-// pkg/ipamcli; see its documentation for commands and exit statuses.
+// pkg/ipamcli (ipamcli.Run); see its documentation for commands and exit
+// statuses.
 package main
 
 import (
@@ -14,7 +15,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := ipamcli.Run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	code := ipamcli.Run(ctx, os.Args, os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

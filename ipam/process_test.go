@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 func cli(db string, args ...string) (string, int) {
 	var out, errb bytes.Buffer
 	code := ipamcli.Run(context.Background(), append([]string{"diktyo-ipam", "--db", db, "--timeout", "120s"}, args...),
-		strings.NewReader(""), &out, &errb, func(string) string { return "" })
+		nil, strings.NewReader(""), &out, &errb)
 	if code != 0 {
 		return strings.TrimSpace(errb.String()), code
 	}

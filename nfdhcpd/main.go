@@ -1,7 +1,8 @@
 // Command nfdhcpd answers the DHCPv4, router solicitation, neighbour
 // solicitation and DHCPv6 packets netfilter queues to it from VM taps; a
 // drop-in for GRNET's nfdhcpd (same configuration file, binding files and
-// flags -c, -f, -d). All logic is in pkg/nfdhcpd; see its documentation.
+// flags -c, -f, -d). All logic is in pkg/nfdhcpd (nfdhcpd.Run); see its
+// documentation.
 //
 // Usage:
 //
@@ -34,17 +35,17 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/diktyo/diktyo/pkg/nfdhcpd"
-	"github.com/diktyo/diktyo/pkg/version"
 )
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "--version" {
-		fmt.Println("nfdhcpd (diktyo) version " + version.Version)
-		return
-	}
-	os.Exit(nfdhcpd.Main(os.Args, os.Getenv, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := nfdhcpd.Run(ctx, os.Args, os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

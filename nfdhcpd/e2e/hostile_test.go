@@ -16,6 +16,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
+	"github.com/diktyo/diktyo/pkg/nfqueue/nfqueuetest"
 )
 
 // hostilePackets is how many malformed or spoofed frames the VM sends.
@@ -208,7 +209,7 @@ func TestHostileVM(t *testing.T) {
 		t.Errorf("only %d of %d frames sent", sent.Load(), hostilePackets)
 	}
 	for _, q := range []uint16{qDHCP, qRS, qNS, qDHCPv6} {
-		st, err := nettest.QueueStats(h.ns, q)
+		st, err := nfqueuetest.Stats(h.ns, q)
 		if err != nil {
 			t.Fatal(err)
 		}

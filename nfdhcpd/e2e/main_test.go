@@ -18,6 +18,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
+	"github.com/diktyo/diktyo/pkg/nfqueue/nfqueuetest"
 )
 
 // daemonBin is the nfdhcpd binary TestMain builds; empty when not root.
@@ -298,7 +299,7 @@ func (h *host) queuesDrained(t *testing.T, queues ...uint16) {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, q := range queues {
 		for {
-			n, err := nettest.QueueOutstanding(h.ns, q)
+			n, err := nfqueuetest.Outstanding(h.ns, q)
 			if err == nil && n == 0 {
 				break
 			}

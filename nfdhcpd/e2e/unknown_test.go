@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/nfdconf"
+	"github.com/diktyo/diktyo/pkg/nfqueue/nfqueuetest"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +26,7 @@ func TestUnknownTapAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	before, err := nettest.QueueStats(h.ns, qDHCP)
+	before, err := nfqueuetest.Stats(h.ns, qDHCP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestUnknownTapAccepted(t *testing.T) {
 		}
 		break
 	}
-	after, err := nettest.QueueStats(h.ns, qDHCP)
+	after, err := nfqueuetest.Stats(h.ns, qDHCP)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package firewall
 
 import (
+	"github.com/diktyo/diktyo/pkg/nettest"
+
 	"fmt"
 	"slices"
 	"testing"
@@ -12,10 +14,10 @@ import (
 // taps do not exist: netdev chains may name missing devices on this
 // kernel, and hook registration is per device anyway.
 func BenchmarkApplyRemove(b *testing.B) {
-	requireRoot(b)
+	nettest.RequireRoot(b, "nft")
 	for _, others := range []int{0, 1000} {
 		b.Run(fmt.Sprintf("nics=%d", others), func(b *testing.B) {
-			ns := newNetNS(b)
+			ns := nettest.NewNS(b, "fw-")
 			fw := newFirewall(b, ns)
 			for i := range others {
 				f := routedFilter(fmt.Sprintf("tapo%d", i))
@@ -46,8 +48,8 @@ func BenchmarkApplyRemove(b *testing.B) {
 // from the rest of the machine hits both alike; it reports the median of
 // each (ns-median-0, ns-median-1000).
 func BenchmarkApplyRemoveInterleaved(b *testing.B) {
-	requireRoot(b)
-	empty, full := newNetNS(b), newNetNS(b)
+	nettest.RequireRoot(b, "nft")
+	empty, full := nettest.NewNS(b, "fw-"), nettest.NewNS(b, "fw-")
 	fw0, fw1000 := newFirewall(b, empty), newFirewall(b, full)
 	for i := range 1000 {
 		f := routedFilter(fmt.Sprintf("tapo%d", i))

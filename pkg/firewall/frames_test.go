@@ -14,18 +14,11 @@ import (
 
 // packetConn opens an AF_PACKET socket on iface inside ns (proto 0:
 // sending only; unix.ETH_P_ALL: every frame), closed at cleanup.
-func packetConn(t *testing.T, ns netNS, iface string, proto int) *packet.Conn {
+func packetConn(t *testing.T, ns *nettest.NS, iface string, proto int) *packet.Conn {
 	t.Helper()
-	var c *packet.Conn
-	if err := ns.do(func() error {
-		ifi, err := net.InterfaceByName(iface)
-		if err != nil {
-			return err
-		}
-		c, err = packet.Listen(ifi, packet.Raw, proto, nil)
-		return err
-	}); err != nil {
-		t.Fatalf("%s: AF_PACKET socket on %s: %v", ns.name, iface, err)
+	c, err := ns.Packet(iface, proto)
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c

@@ -2,22 +2,15 @@ package firewall
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
+	"context"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/diktyo/diktyo/pkg/golden"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // goldenFile checks got against testdata (pkg/golden).
@@ -66,93 +59,26 @@ func bridgedFilter(tap string) netplan.Filter {
 	}
 }
 
-// requireRoot skips root tests without root, with the reason; as root
-// (CI) a missing tool fails the test.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and nftables tables")
-	}
-	for _, c := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Fatalf("needs %s (make deps installs it): %v", c, err)
-		}
-	}
-}
-
-func run(t testing.TB, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// netNS is a throwaway network namespace.
-type netNS struct {
-	name string
-	fd   int
-}
-
-func uniq() string {
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	return hex.EncodeToString(r[:])
-}
-
-func newNetNS(t testing.TB) netNS {
-	t.Helper()
-	name := "fw-" + uniq()
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open netns %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = unix.Close(fd) })
-	run(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return netNS{name, fd}
-}
-
-// exec runs a command inside the namespace.
-func (ns netNS) exec(t testing.TB, args ...string) string {
-	t.Helper()
-	return run(t, append([]string{"ip", "netns", "exec", ns.name}, args...)...)
-}
-
-// do runs fn on an OS thread inside ns; the thread is thrown away.
-func (ns netNS) do(fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(ns.fd, unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("setns %s: %w", ns.name, err)
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
-}
-
 // ruleset is `nft list ruleset` of the namespace without the
 // nft_compat warning lines.
-func (ns netNS) ruleset(t testing.TB) string {
+func ruleset(t testing.TB, ns *nettest.NS) string {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns.name, "nft", "list", "ruleset")
+	ctx, cancel := context.WithTimeout(context.Background(), nettest.CommandTimeout)
+	defer cancel()
+	cmd := ns.Exec(ctx, "nft", "list", "ruleset")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("nft list ruleset in %s: %v\n%s", ns.name, err, stderr.Bytes())
+		t.Fatalf("nft list ruleset in %s: %v\n%s", ns, err, stderr.Bytes())
 	}
 	return string(out)
 }
 
 // newFirewall returns an initialized Firewall in ns.
-func newFirewall(t testing.TB, ns netNS) *Firewall {
+func newFirewall(t testing.TB, ns *nettest.NS) *Firewall {
 	t.Helper()
-	fw, err := New(Options{NetNS: ns.fd, Steerings: allSteerings()})
+	fw, err := New(Options{NetNS: ns.Fd(), Steerings: allSteerings()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,16 +88,15 @@ func newFirewall(t testing.TB, ns netNS) *Firewall {
 	return fw
 }
 
-// link creates a veth pair host end hostName in ns, peer peerName moved
-// into peerNS (the VM's eth0 side).
-func vethPair(t testing.TB, ns netNS, hostName string, peer netNS, peerName string, peerMAC string) {
+// vethPair creates a veth pair, both ends up: host end hostName in ns,
+// peer peerName (the VM's eth0 side, with peerMAC unless empty) in peer.
+func vethPair(t testing.TB, ns *nettest.NS, hostName string, peer *nettest.NS, peerName string, peerMAC string) {
 	t.Helper()
-	ns.exec(t, "ip", "link", "add", hostName, "type", "veth", "peer", "name", peerName, "netns", peer.name)
+	var m net.HardwareAddr
 	if peerMAC != "" {
-		peer.exec(t, "ip", "link", "set", peerName, "address", peerMAC)
+		m = mac(peerMAC)
 	}
-	ns.exec(t, "ip", "link", "set", hostName, "up")
-	peer.exec(t, "ip", "link", "set", peerName, "up")
+	nettest.VethMAC(t, ns, hostName, peer, peerName, m)
 }
 
 func netipZero() netip.Addr { return netip.Addr{} }

@@ -1,6 +1,8 @@
 package firewall
 
 import (
+	"github.com/diktyo/diktyo/pkg/nettest"
+
 	"fmt"
 	"net/netip"
 	"os"
@@ -38,7 +40,7 @@ const (
 // ndNet is a host with two VMs on anti-spoofed taps, tapa (the attacker)
 // and tapv (the victim), routed or bridged.
 type ndNet struct {
-	host, attacker, victim netNS
+	host, attacker, victim *nettest.NS
 	// args are ndFrames' addresses.
 	args map[string]string
 	// neighbours are entries the kernel's NDP resolved (REACHABLE) and
@@ -50,7 +52,7 @@ type ndNet struct {
 }
 
 type ndNeigh struct {
-	ns             netNS
+	ns             *nettest.NS
 	dev, addr, mac string
 }
 
@@ -66,7 +68,7 @@ func slaac(prefix, hw string) string {
 // past diktyo, no neighbour cache is poisoned, and the forms real stacks
 // send (and the kernel's own NDP) still work. Routed and bridged taps.
 func TestNDAntiSpoof(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t, "nft")
 	for _, mode := range []netplan.Mode{netplan.ModeRouted, netplan.ModeBridged} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := newNDNet(t, mode)
@@ -82,13 +84,13 @@ func TestNDAntiSpoof(t *testing.T) {
 				o.wait(t, sent["udp6"])
 				for _, name := range ndSpoofed {
 					if o.saw(t, sent[name]) {
-						t.Errorf("%s received the spoofed %s", o.ns.name, name)
+						t.Errorf("%s received the spoofed %s", o.ns.Name(), name)
 					}
 				}
 			}
 			for _, e := range n.neighbours {
 				if got, state := neighMAC(t, e.ns, e.dev, e.addr); got != e.mac {
-					t.Errorf("%s: neighbour %s on %s poisoned: %s %s, want %s", e.ns.name, e.addr, e.dev, got, state, e.mac)
+					t.Errorf("%s: neighbour %s on %s poisoned: %s %s, want %s", e.ns.Name(), e.addr, e.dev, got, state, e.mac)
 				}
 			}
 
@@ -105,7 +107,7 @@ func TestNDAntiSpoof(t *testing.T) {
 }
 
 func newNDNet(t *testing.T, mode netplan.Mode) ndNet {
-	host, att, vic := newNetNS(t), newNetNS(t), newNetNS(t)
+	host, att, vic := nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-")
 	n := ndNet{host: host, attacker: att, victim: vic}
 	prefix, p4 := "2001:db8:1::", "198.18.1."
 	if mode == netplan.ModeRouted {
@@ -117,7 +119,7 @@ func newNDNet(t *testing.T, mode netplan.Mode) ndNet {
 	vethPair(t, host, "tapa", att, "eth0", ndAttackerMAC)
 	vethPair(t, host, "tapv", vic, "eth0", ndVictimMAC)
 	for _, x := range []struct {
-		ns  netNS
+		ns  *nettest.NS
 		dev string
 	}{{host, "tapa"}, {host, "tapv"}, {att, "eth0"}, {vic, "eth0"}} {
 		fastProbe(t, x.ns, x.dev)
@@ -135,26 +137,26 @@ func newNDNet(t *testing.T, mode netplan.Mode) ndNet {
 			t.Fatal(err)
 		}
 	}
-	for _, ns := range []netNS{att, vic} {
+	for _, ns := range []*nettest.NS{att, vic} {
 		listen(t, ns, "[::]:7")
 	}
 	if mode == netplan.ModeBridged {
-		gw := newNetNS(t)
-		host.exec(t, "ip", "link", "add", "br0", "address", "02:00:00:00:01:01", "type", "bridge")
-		host.exec(t, "ip", "link", "set", "br0", "up")
+		gw := nettest.NewNS(t, "fw-")
+		host.Run(t, "ip", "link", "add", "br0", "address", "02:00:00:00:01:01", "type", "bridge")
+		host.Run(t, "ip", "link", "set", "br0", "up")
 		vethPair(t, host, "upg", gw, "eth0", ndGatewayMAC)
 		fastProbe(t, gw, "eth0")
 		for _, tap := range []string{"tapa", "tapv", "upg"} {
-			host.exec(t, "ip", "link", "set", tap, "master", "br0")
+			host.Run(t, "ip", "link", "set", tap, "master", "br0")
 		}
-		gw.exec(t, "ip", "addr", "add", prefix+"1/64", "dev", "eth0", "nodad")
-		gw.exec(t, "ip", "addr", "add", "fe80::1/64", "dev", "eth0", "nodad")
+		gw.Run(t, "ip", "addr", "add", prefix+"1/64", "dev", "eth0", "nodad")
+		gw.Run(t, "ip", "addr", "add", "fe80::1/64", "dev", "eth0", "nodad")
 		for _, v := range []struct {
-			ns       netNS
+			ns       *nettest.NS
 			ip6, ip4 string
 		}{{att, att6, att4}, {vic, vic6, vic4}} {
-			v.ns.exec(t, "ip", "addr", "add", v.ip6+"/64", "dev", "eth0", "nodad")
-			v.ns.exec(t, "ip", "addr", "add", v.ip4+"/24", "dev", "eth0")
+			v.ns.Run(t, "ip", "addr", "add", v.ip6+"/64", "dev", "eth0", "nodad")
+			v.ns.Run(t, "ip", "addr", "add", v.ip4+"/24", "dev", "eth0")
 		}
 		listen(t, gw, "[::]:7")
 		waitLinkLocal(t, att, vic, gw)
@@ -162,13 +164,13 @@ func newNDNet(t *testing.T, mode netplan.Mode) ndNet {
 		// The kernel's NDP between the VMs and with the gateway, on
 		// global and EUI-64 link-local addresses. (Zones by index: Go
 		// caches interface names process-wide, across namespaces.)
-		zone := "%" + strings.TrimSpace(vic.exec(t, "cat", "/sys/class/net/eth0/ifindex"))
+		zone := "%" + strings.TrimSpace(vic.Run(t, "cat", "/sys/class/net/eth0/ifindex"))
 		for _, c := range []struct {
-			from netNS
+			from *nettest.NS
 			to   string
 		}{{vic, att6}, {vic, attLL + zone}, {att, vic6}, {vic, prefix + "1"}, {vic, "fe80::1" + zone}} {
 			if err := dialFrom(c.from, "["+c.to+"]:7", 2*time.Second); err != nil {
-				t.Fatalf("%s → %s: %v", c.from.name, c.to, err)
+				t.Fatalf("%s → %s: %v", c.from.Name(), c.to, err)
 			}
 		}
 		n.neighbours = []ndNeigh{
@@ -185,30 +187,30 @@ func newNDNet(t *testing.T, mode netplan.Mode) ndNet {
 	// Routed: the host routes each VM's /128 and /32 to its tap and is
 	// the VMs' router (fe80::1, proxy ARP); NDP from a VM ends at the
 	// host, whose neighbour entries on tapa the attack targets.
-	host.exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+	host.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
 		"net.ipv4.conf.tapa.proxy_arp=1", "net.ipv4.conf.tapv.proxy_arp=1")
-	host.exec(t, "ip", "addr", "add", p4+"1/32", "dev", "lo") // the source of its ARP requests
+	host.Run(t, "ip", "addr", "add", p4+"1/32", "dev", "lo") // the source of its ARP requests
 	for _, v := range []struct {
-		ns            netNS
+		ns            *nettest.NS
 		tap, ip6, ip4 string
 	}{{att, "tapa", att6, att4}, {vic, "tapv", vic6, vic4}} {
-		host.exec(t, "ip", "addr", "add", "fe80::1/64", "dev", v.tap, "nodad")
-		host.exec(t, "ip", "-6", "route", "add", v.ip6+"/128", "dev", v.tap)
-		host.exec(t, "ip", "route", "add", v.ip4+"/32", "dev", v.tap)
-		v.ns.exec(t, "ip", "addr", "add", v.ip6+"/64", "dev", "eth0", "nodad", "noprefixroute")
-		v.ns.exec(t, "ip", "addr", "add", v.ip4+"/24", "dev", "eth0")
-		v.ns.exec(t, "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
-		v.ns.exec(t, "ip", "route", "add", "default", "dev", "eth0")
+		host.Run(t, "ip", "addr", "add", "fe80::1/64", "dev", v.tap, "nodad")
+		host.Run(t, "ip", "-6", "route", "add", v.ip6+"/128", "dev", v.tap)
+		host.Run(t, "ip", "route", "add", v.ip4+"/32", "dev", v.tap)
+		v.ns.Run(t, "ip", "addr", "add", v.ip6+"/64", "dev", "eth0", "nodad", "noprefixroute")
+		v.ns.Run(t, "ip", "addr", "add", v.ip4+"/24", "dev", "eth0")
+		v.ns.Run(t, "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
+		v.ns.Run(t, "ip", "route", "add", "default", "dev", "eth0")
 	}
 	waitLinkLocal(t, att, vic)
-	tapMAC := strings.TrimSpace(host.exec(t, "cat", "/sys/class/net/tapa/address"))
+	tapMAC := strings.TrimSpace(host.Run(t, "cat", "/sys/class/net/tapa/address"))
 	n.args["dmac"], n.args["nstgt"], n.args["other"] = tapMAC, "fe80::1", ndVictimMAC
 	for _, c := range []struct {
-		from netNS
+		from *nettest.NS
 		to   string
 	}{{host, att6}, {att, vic6}, {att, vic4}} {
 		if err := dialFrom(c.from, net6or4(c.to)+":7", 2*time.Second); err != nil {
-			t.Fatalf("%s → %s: %v", c.from.name, c.to, err)
+			t.Fatalf("%s → %s: %v", c.from.Name(), c.to, err)
 		}
 	}
 	n.neighbours = []ndNeigh{
@@ -227,16 +229,16 @@ func net6or4(a string) string {
 }
 
 // waitLinkLocal waits until eth0 of each namespace has finished DAD.
-func waitLinkLocal(t *testing.T, nss ...netNS) {
+func waitLinkLocal(t *testing.T, nss ...*nettest.NS) {
 	t.Helper()
 	for _, ns := range nss {
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			out := ns.exec(t, "ip", "-6", "-o", "addr", "show", "dev", "eth0")
+			out := ns.Run(t, "ip", "-6", "-o", "addr", "show", "dev", "eth0")
 			if strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: eth0 has no usable link-local address: %s", ns.name, out)
+				t.Fatalf("%s: eth0 has no usable link-local address: %s", ns.Name(), out)
 			}
 		}
 	}
@@ -253,23 +255,23 @@ func (e ndNeigh) waitReachable(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: neighbour %s on %s is %s %s, want %s REACHABLE", e.ns.name, e.addr, e.dev, got, state, e.mac)
+			t.Fatalf("%s: neighbour %s on %s is %s %s, want %s REACHABLE", e.ns.Name(), e.addr, e.dev, got, state, e.mac)
 		}
 	}
 }
 
 // fastProbe makes neighbour entries of dev in ns in DELAY probe after 1 s
 // instead of 5.
-func fastProbe(t *testing.T, ns netNS, dev string) {
+func fastProbe(t *testing.T, ns *nettest.NS, dev string) {
 	t.Helper()
-	ns.exec(t, "sysctl", "-qw", "net.ipv6.neigh."+dev+".delay_first_probe_time=1")
+	ns.Run(t, "sysctl", "-qw", "net.ipv6.neigh."+dev+".delay_first_probe_time=1")
 }
 
 // neighMAC returns the link-layer address and state of ns's neighbour
 // entry for addr on dev ("" when there is none).
-func neighMAC(t *testing.T, ns netNS, dev, addr string) (mac, state string) {
+func neighMAC(t *testing.T, ns *nettest.NS, dev, addr string) (mac, state string) {
 	t.Helper()
-	f := strings.Fields(ns.exec(t, "ip", "-6", "neigh", "show", addr, "dev", dev))
+	f := strings.Fields(ns.Run(t, "ip", "-6", "neigh", "show", addr, "dev", dev))
 	if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
 		mac = f[i+1]
 	}
@@ -281,7 +283,7 @@ func neighMAC(t *testing.T, ns netNS, dev, addr string) (mac, state string) {
 
 // sendND sends the named frames of ndFrames out of the VM's eth0, each
 // with its own marker (in the order given), and returns the markers.
-func sendND(t *testing.T, vm netNS, args map[string]string, names ...string) map[string]uint32 {
+func sendND(t *testing.T, vm *nettest.NS, args map[string]string, names ...string) map[string]uint32 {
 	t.Helper()
 	frames := ndFrames(args)
 	c := packetConn(t, vm, "eth0", 0)
@@ -305,13 +307,13 @@ func sendND(t *testing.T, vm netNS, args map[string]string, names ...string) map
 // namespace after diktyo's chains (priority 0): their flow label (IPv6)
 // or IP id (IPv4), which sendND sets to each frame's marker.
 type observer struct {
-	ns netNS
+	ns *nettest.NS
 	// only are the legit frames this observer gets (nil: all; the
 	// victim of routed taps gets only what the host forwards).
 	only []string
 }
 
-func observe(t *testing.T, ns netNS, iif string, only []string) observer {
+func observe(t *testing.T, ns *nettest.NS, iif string, only []string) observer {
 	t.Helper()
 	match := ""
 	if iif != "" {
@@ -331,7 +333,7 @@ func observe(t *testing.T, ns netNS, iif string, only []string) observer {
 	if err := os.WriteFile(file, []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ns.exec(t, "nft", "-f", file)
+	ns.Run(t, "nft", "-f", file)
 	return observer{ns: ns, only: only}
 }
 
@@ -341,7 +343,7 @@ var setElements = regexp.MustCompile(`elements = \{([^}]*)\}`)
 func (o observer) saw(t *testing.T, m uint32) bool {
 	t.Helper()
 	for _, set := range []string{"seen6", "seen4"} {
-		out := o.ns.exec(t, "nft", "list", "set", "inet", "fwobs", set)
+		out := o.ns.Run(t, "nft", "list", "set", "inet", "fwobs", set)
 		if e := setElements.FindStringSubmatch(out); e != nil {
 			for f := range strings.FieldsFuncSeq(e[1], func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
 				if f == strconv.FormatUint(uint64(m), 10) {
@@ -359,7 +361,7 @@ func (o observer) wait(t *testing.T, m uint32) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !o.saw(t, m); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Errorf("%s never received the legit packet with marker %#x", o.ns.name, m)
+			t.Errorf("%s never received the legit packet with marker %#x", o.ns.Name(), m)
 			return
 		}
 	}

@@ -31,11 +31,11 @@ func allSteerings() []Steering {
 // settled waits until the ruleset of ns equals want (expired elements
 // are freed by the sets' garbage collection, within seconds) and returns
 // the last ruleset seen.
-func settled(t *testing.T, ns netNS, want string) string {
+func settled(t *testing.T, ns *nettest.NS, want string) string {
 	t.Helper()
 	var got string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if got = ns.ruleset(t); got == want {
+		if got = ruleset(t, ns); got == want {
 			break
 		}
 	}
@@ -43,9 +43,9 @@ func settled(t *testing.T, ns netNS, want string) string {
 }
 
 func TestNotInitialized(t *testing.T) {
-	requireRoot(t)
-	ns := newNetNS(t)
-	fw, err := New(Options{NetNS: ns.fd})
+	nettest.RequireRoot(t, "nft")
+	ns := nettest.NewNS(t, "fw-")
+	fw, err := New(Options{NetNS: ns.Fd()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +58,12 @@ func TestNotInitialized(t *testing.T) {
 }
 
 func TestRulesetGolden(t *testing.T) {
-	requireRoot(t)
-	ns := newNetNS(t)
-	vm := newNetNS(t)
+	nettest.RequireRoot(t, "nft")
+	ns := nettest.NewNS(t, "fw-")
+	vm := nettest.NewNS(t, "fw-")
 	vethPair(t, ns, "tap0", vm, "eth0", "")
 	vethPair(t, ns, "tap1", vm, "eth1", "")
-	fw, err := New(Options{NetNS: ns.fd, Steerings: allSteerings()})
+	fw, err := New(Options{NetNS: ns.Fd(), Steerings: allSteerings()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestRulesetGolden(t *testing.T) {
 	if err := fw.Init(); err != nil {
 		t.Fatalf("second Init: %v", err)
 	}
-	initial := ns.ruleset(t)
+	initial := ruleset(t, ns)
 	goldenFile(t, "init.ruleset", []byte(initial))
 
 	for _, f := range []netplan.Filter{routedFilter("tap0"), bridgedFilter("tap1")} {
@@ -81,7 +81,7 @@ func TestRulesetGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	applied := ns.ruleset(t)
+	applied := ruleset(t, ns)
 	goldenFile(t, "applied.ruleset", []byte(applied))
 
 	// Idempotent: the same filters again change nothing.
@@ -90,7 +90,7 @@ func TestRulesetGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := ns.ruleset(t); got != applied {
+	if got := ruleset(t, ns); got != applied {
 		t.Errorf("second Apply changed the ruleset:\n%s", got)
 	}
 	if taps, err := fw.List(); err != nil || !slices.Equal(taps, []string{"tap0", "tap1"}) {
@@ -144,8 +144,8 @@ func TestRulesetGolden(t *testing.T) {
 // tables written before it existed and fills it with the live elements
 // of the inet map, so that running routed NICs get their ARP marked.
 func TestInitUpgradeARPRouteMarks(t *testing.T) {
-	requireRoot(t)
-	ns := newNetNS(t)
+	nettest.RequireRoot(t, "nft")
+	ns := nettest.NewNS(t, "fw-")
 	fw := newFirewall(t, ns)
 	gone := routedFilter("tap1")
 	gone.RouteMark++
@@ -158,16 +158,16 @@ func TestInitUpgradeARPRouteMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tables of the version before: no arp route_mark, no rule.
-	ns.exec(t, "nft", "flush", "chain", "arp", TableName, "input")
-	ns.exec(t, "nft", "delete", "map", "arp", TableName, mapRoute)
+	ns.Run(t, "nft", "flush", "chain", "arp", TableName, "input")
+	ns.Run(t, "nft", "delete", "map", "arp", TableName, mapRoute)
 	if err := fw.Init(); err != nil {
 		t.Fatal(err)
 	}
 	// nft prints mark data byte-swapped: 0x6400d1d1 is 0xd1d10064.
-	if got := ns.exec(t, "nft", "list", "map", "arp", TableName, mapRoute); !strings.Contains(got, `elements = { "tap0" : 0x6400d1d1 }`) {
+	if got := ns.Run(t, "nft", "list", "map", "arp", TableName, mapRoute); !strings.Contains(got, `elements = { "tap0" : 0x6400d1d1 }`) {
 		t.Errorf("arp route_mark after Init:\n%s\nwant only tap0's element", got)
 	}
-	if got := ns.exec(t, "nft", "list", "chain", "arp", TableName, "input"); !strings.Contains(got, "meta mark set iifname map @route_mark") {
+	if got := ns.Run(t, "nft", "list", "chain", "arp", TableName, "input"); !strings.Contains(got, "meta mark set iifname map @route_mark") {
 		t.Errorf("arp input after Init:\n%s", got)
 	}
 	if err := fw.Remove(routedFilter("tap0")); err != nil {
@@ -181,20 +181,20 @@ func TestInitUpgradeARPRouteMarks(t *testing.T) {
 // TestNoLeak applies and removes random NICs (with random settings) and
 // checks that the ruleset ends exactly as it started.
 func TestNoLeak(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t, "nft")
 	cycles := 1000
 	if testing.Short() {
 		cycles = 50
 	}
-	ns := newNetNS(t)
-	fw, err := New(Options{NetNS: ns.fd, Steerings: allSteerings()})
+	ns := nettest.NewNS(t, "fw-")
+	fw, err := New(Options{NetNS: ns.Fd(), Steerings: allSteerings()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fw.Init(); err != nil {
 		t.Fatal(err)
 	}
-	initial := ns.ruleset(t)
+	initial := ruleset(t, ns)
 	r := rand.New(rand.NewPCG(1, 2))
 	live := map[string]netplan.Filter{}
 	for i := range cycles {
@@ -238,15 +238,15 @@ func TestNoLeak(t *testing.T) {
 // TestAntiSpoofTraffic: a VM behind tapvm on a bridge sends spoofed and
 // legit frames; a receiver on the same bridge sees only the legit ones.
 func TestAntiSpoofTraffic(t *testing.T) {
-	requireRoot(t)
-	host, vm, rx := newNetNS(t), newNetNS(t), newNetNS(t)
+	nettest.RequireRoot(t, "nft")
+	host, vm, rx := nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-")
 	const vmMAC = "aa:10:00:00:00:02"
-	host.exec(t, "ip", "link", "add", "br0", "type", "bridge")
-	host.exec(t, "ip", "link", "set", "br0", "up")
+	host.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+	host.Run(t, "ip", "link", "set", "br0", "up")
 	vethPair(t, host, "tapvm", vm, "eth0", vmMAC)
 	vethPair(t, host, "taprx", rx, "eth0", "")
-	host.exec(t, "ip", "link", "set", "tapvm", "master", "br0")
-	host.exec(t, "ip", "link", "set", "taprx", "master", "br0")
+	host.Run(t, "ip", "link", "set", "tapvm", "master", "br0")
+	host.Run(t, "ip", "link", "set", "taprx", "master", "br0")
 	fw := newFirewall(t, host)
 	f := bridgedFilter("tapvm")
 	f.MACFilter, f.Profile, f.Queues = nil, "", nil
@@ -281,10 +281,10 @@ func TestAntiSpoofTraffic(t *testing.T) {
 // TestPrivateFiltered: VMs of two private networks (MAC prefixes) on one
 // bridge reach their own network only.
 func TestPrivateFiltered(t *testing.T) {
-	requireRoot(t)
-	host := newNetNS(t)
-	host.exec(t, "ip", "link", "add", "br0", "type", "bridge")
-	host.exec(t, "ip", "link", "set", "br0", "up")
+	nettest.RequireRoot(t, "nft")
+	host := nettest.NewNS(t, "fw-")
+	host.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+	host.Run(t, "ip", "link", "set", "br0", "up")
 	fw := newFirewall(t, host)
 	type vmDef struct{ tap, mac, prefix, ip string }
 	vms := []vmDef{
@@ -292,13 +292,13 @@ func TestPrivateFiltered(t *testing.T) {
 		{"tapb", "aa:10:00:00:00:0b", "aa:10:00:00:00:00", "198.18.0.11"},
 		{"tapc", "aa:20:00:00:00:0c", "aa:20:00:00:00:00", "198.18.0.12"},
 	}
-	nss := map[string]netNS{}
+	nss := map[string]*nettest.NS{}
 	for _, v := range vms {
-		ns := newNetNS(t)
+		ns := nettest.NewNS(t, "fw-")
 		nss[v.tap] = ns
 		vethPair(t, host, v.tap, ns, "eth0", v.mac)
-		host.exec(t, "ip", "link", "set", v.tap, "master", "br0")
-		ns.exec(t, "ip", "addr", "add", v.ip+"/24", "dev", "eth0")
+		host.Run(t, "ip", "link", "set", v.tap, "master", "br0")
+		ns.Run(t, "ip", "addr", "add", v.ip+"/24", "dev", "eth0")
 		if err := fw.Apply(netplan.Filter{
 			Tap: v.tap, Mode: netplan.ModeBridged, Bridge: "br0", MAC: mac(v.mac),
 			AntiSpoof: true, IPv4: addrs(v.ip),
@@ -323,30 +323,30 @@ func TestPrivateFiltered(t *testing.T) {
 		t.Error("c → a (other prefix) succeeded")
 	}
 	// c never even learns a's MAC: its ARP broadcast never reached a.
-	if out := nss["tapc"].exec(t, "ip", "neigh", "show", "198.18.0.10"); strings.Contains(out, "aa:10") {
+	if out := nss["tapc"].Run(t, "ip", "neigh", "show", "198.18.0.10"); strings.Contains(out, "aa:10") {
 		t.Errorf("c resolved a: %s", out)
 	}
 }
 
 // routedVM wires a routed NIC: VM 198.51.100.10 behind tapr, a client
 // 198.18.0.2 behind up0 (host 198.18.0.1).
-func routedVM(t *testing.T) (host, vm, client netNS) {
-	host, vm, client = newNetNS(t), newNetNS(t), newNetNS(t)
+func routedVM(t *testing.T) (host, vm, client *nettest.NS) {
+	host, vm, client = nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-")
 	vethPair(t, host, "tapr", vm, "eth0", "aa:00:00:12:34:56")
 	vethPair(t, host, "up0", client, "eth0", "")
-	host.exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.tapr.proxy_arp=1")
-	host.exec(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "up0")
-	host.exec(t, "ip", "route", "add", "198.51.100.10/32", "dev", "tapr")
-	vm.exec(t, "ip", "addr", "add", "198.51.100.10/24", "dev", "eth0")
-	vm.exec(t, "ip", "route", "add", "default", "dev", "eth0")
-	client.exec(t, "ip", "addr", "add", "198.18.0.2/24", "dev", "eth0")
-	client.exec(t, "ip", "route", "add", "default", "via", "198.18.0.1")
+	host.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.tapr.proxy_arp=1")
+	host.Run(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "up0")
+	host.Run(t, "ip", "route", "add", "198.51.100.10/32", "dev", "tapr")
+	vm.Run(t, "ip", "addr", "add", "198.51.100.10/24", "dev", "eth0")
+	vm.Run(t, "ip", "route", "add", "default", "dev", "eth0")
+	client.Run(t, "ip", "addr", "add", "198.18.0.2/24", "dev", "eth0")
+	client.Run(t, "ip", "route", "add", "default", "via", "198.18.0.1")
 	return host, vm, client
 }
 
 // TestProfileLimited: limited lets tcp 22 in and blocks tcp 80.
 func TestProfileLimited(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t, "nft")
 	host, vm, client := routedVM(t)
 	fw := newFirewall(t, host)
 	f := routedFilter("tapr")
@@ -366,8 +366,8 @@ func TestProfileLimited(t *testing.T) {
 	// The host's ARP requests reached the VM with the gateway as sender
 	// (arp output mangle): the VM knows 198.51.100.1, not the host's
 	// own address.
-	if out := vm.exec(t, "ip", "neigh", "show", "198.51.100.1"); !strings.Contains(out, "lladdr") {
-		t.Errorf("VM has no neighbour entry for the gateway 198.51.100.1: %q (all: %s)", out, vm.exec(t, "ip", "neigh"))
+	if out := vm.Run(t, "ip", "neigh", "show", "198.51.100.1"); !strings.Contains(out, "lladdr") {
+		t.Errorf("VM has no neighbour entry for the gateway 198.51.100.1: %q (all: %s)", out, vm.Run(t, "ip", "neigh"))
 	}
 	if err := fw.Remove(f); err != nil {
 		t.Fatal(err)
@@ -384,23 +384,23 @@ func TestProfileLimited(t *testing.T) {
 // TestQueueSteering: a DHCP discover from the VM arrives on queue 42,
 // routed and bridged.
 func TestQueueSteering(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t, "nft")
 	for _, mode := range []netplan.Mode{netplan.ModeRouted, netplan.ModeBridged} {
 		t.Run(string(mode), func(t *testing.T) {
-			host, vm := newNetNS(t), newNetNS(t)
+			host, vm := nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-")
 			vethPair(t, host, "tapq", vm, "eth0", "aa:00:00:12:34:56")
 			f := routedFilter("tapq")
 			if mode == netplan.ModeBridged {
-				host.exec(t, "ip", "link", "add", "br0", "type", "bridge")
-				host.exec(t, "ip", "link", "set", "br0", "up")
-				host.exec(t, "ip", "link", "set", "tapq", "master", "br0")
+				host.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+				host.Run(t, "ip", "link", "set", "br0", "up")
+				host.Run(t, "ip", "link", "set", "tapq", "master", "br0")
 				f.Mode, f.Bridge, f.ARPGateway, f.RouteMark = netplan.ModeBridged, "br0", netipZero(), 0
 			}
 			fw := newFirewall(t, host)
 			if err := fw.Apply(f); err != nil {
 				t.Fatal(err)
 			}
-			q, err := nfqueue.Open(nfqueue.Config{Queue: 42, NetNS: host.fd})
+			q, err := nfqueue.Open(nfqueue.Config{Queue: 42, NetNS: host.Fd()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -430,10 +430,10 @@ func TestQueueSteering(t *testing.T) {
 }
 
 // listen accepts (and closes) TCP connections on addr inside ns.
-func listen(t *testing.T, ns netNS, addr string) {
+func listen(t *testing.T, ns *nettest.NS, addr string) {
 	t.Helper()
 	var l net.Listener
-	if err := ns.do(func() (err error) {
+	if err := ns.Do(func() (err error) {
 		l, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {
@@ -452,8 +452,8 @@ func listen(t *testing.T, ns netNS, addr string) {
 }
 
 // dialFrom connects to addr from inside ns.
-func dialFrom(ns netNS, addr string, timeout time.Duration) error {
-	return ns.do(func() error {
+func dialFrom(ns *nettest.NS, addr string, timeout time.Duration) error {
+	return ns.Do(func() error {
 		c, err := net.DialTimeout("tcp", addr, timeout)
 		if err == nil {
 			_ = c.Close()
@@ -467,9 +467,9 @@ func dialFrom(ns netNS, addr string, timeout time.Duration) error {
 // ErrNotInitialized instead of leaving the NIC's steering dead, and after
 // an Init with the new configuration the NIC is steered.
 func TestApplyAfterQueueConfigChange(t *testing.T) {
-	requireRoot(t)
-	ns := newNetNS(t)
-	old, err := New(Options{NetNS: ns.fd, Steerings: []Steering{DefaultSteering()}})
+	nettest.RequireRoot(t, "nft")
+	ns := nettest.NewNS(t, "fw-")
+	old, err := New(Options{NetNS: ns.Fd(), Steerings: []Steering{DefaultSteering()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestApplyAfterQueueConfigChange(t *testing.T) {
 	}
 	bypass := DefaultSteering()
 	bypass.Bypass = true
-	fw, err := New(Options{NetNS: ns.fd, Steerings: []Steering{bypass}})
+	fw, err := New(Options{NetNS: ns.Fd(), Steerings: []Steering{bypass}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func TestApplyAfterQueueConfigChange(t *testing.T) {
 	if err := fw.Apply(f); err != nil {
 		t.Fatal(err)
 	}
-	out := ns.exec(t, "nft", "list", "map", "inet", TableName, mapQueues)
+	out := ns.Run(t, "nft", "list", "map", "inet", TableName, mapQueues)
 	if !strings.Contains(out, "jump queue_42_bypass") {
 		t.Fatalf("queues map after Init:\n%s", out)
 	}

@@ -1,6 +1,8 @@
 package firewall
 
 import (
+	"github.com/diktyo/diktyo/pkg/nettest"
+
 	"bytes"
 	"errors"
 	"strings"
@@ -33,10 +35,10 @@ func ne32be(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(
 // diktyo created (RemoveTap, reconcile, likewise). Steering needs the
 // ovs_steer chain of Init.
 func TestOVSEgressTable(t *testing.T) {
-	requireRoot(t)
-	ns, vm := newNetNS(t), newNetNS(t)
+	nettest.RequireRoot(t, "nft")
+	ns, vm := nettest.NewNS(t, "fw-"), nettest.NewNS(t, "fw-")
 	vethPair(t, ns, "tap-o1", vm, "eth0", "")
-	fw, err := New(Options{NetNS: ns.fd, Steerings: allSteerings()})
+	fw, err := New(Options{NetNS: ns.Fd(), Steerings: allSteerings()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +50,11 @@ func TestOVSEgressTable(t *testing.T) {
 	if err := fw.Init(); err != nil {
 		t.Fatal(err)
 	}
-	initial := ns.ruleset(t)
+	initial := ruleset(t, ns)
 	if err := fw.Apply(f); err != nil {
 		t.Fatal(err)
 	}
-	got := ns.ruleset(t)
+	got := ruleset(t, ns)
 	if !strings.Contains(got, "table netdev diktyo_tap-o1") || !strings.Contains(got, `hook egress device "tap-o1"`) {
 		t.Errorf("no egress chain:\n%s", got)
 	}
@@ -62,29 +64,29 @@ func TestOVSEgressTable(t *testing.T) {
 	if err := fw.Remove(f); err != nil {
 		t.Fatal(err)
 	}
-	if got := ns.ruleset(t); got != initial {
+	if got := ruleset(t, ns); got != initial {
 		t.Errorf("Remove left:\n%s", got)
 	}
 	f.Profile = netplan.ProfileUnprotected
 	if err := fw.Apply(f); err != nil {
 		t.Fatal(err)
 	}
-	if got := ns.ruleset(t); got != initial {
+	if got := ruleset(t, ns); got != initial {
 		t.Errorf("an unprotected NIC without MAC filter has a table:\n%s", got)
 	}
 	// An older diktyo's ingress table of the tap.
-	ns.exec(t, "nft", "add table netdev diktyo_tap-o1; add chain netdev diktyo_tap-o1 nic_tap-o1 { type filter hook ingress device tap-o1 priority -500; }")
+	ns.Run(t, "nft", "add table netdev diktyo_tap-o1; add chain netdev diktyo_tap-o1 nic_tap-o1 { type filter hook ingress device tap-o1 priority -500; }")
 	if err := fw.Remove(f); err != nil {
 		t.Fatal(err)
 	}
-	if got := ns.ruleset(t); got != initial {
+	if got := ruleset(t, ns); got != initial {
 		t.Errorf("Remove left the old ingress table:\n%s", got)
 	}
-	ns.exec(t, "nft", "add table netdev diktyo_tap-o1; add chain netdev diktyo_tap-o1 nic_tap-o1 { type filter hook ingress device tap-o1 priority -500; }")
+	ns.Run(t, "nft", "add table netdev diktyo_tap-o1; add chain netdev diktyo_tap-o1 nic_tap-o1 { type filter hook ingress device tap-o1 priority -500; }")
 	if err := fw.RemoveTap("tap-o1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := ns.ruleset(t); got != initial {
+	if got := ruleset(t, ns); got != initial {
 		t.Errorf("RemoveTap left the old ingress table:\n%s", got)
 	}
 }

@@ -6,7 +6,7 @@
 // What a run does follows from GANETI_HOOKS_PATH, GANETI_HOOKS_PHASE and
 // which node it runs on (this node's name against GANETI_MASTER and the
 // instance's primary before and after the operation): Decide computes it
-// as a Plan, purely, and Run carries it out.
+// as a Plan, purely, and Handle carries it out.
 //
 //   - Pool actions, on the master only (pkg/ganetisync): network hooks
 //     mirror the network (read back with gnt-network list, so Ganeti's

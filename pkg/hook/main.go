@@ -9,9 +9,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
+	"github.com/diktyo/diktyo/pkg/version"
 )
 
 // Usage is the command line help.
@@ -35,10 +36,21 @@ const (
 	ExitUsage = 2
 )
 
-// Main runs one diktyo-hook invocation: argv (argv[0] is the program),
-// the process environment, the standard streams. It returns the exit
-// status.
-func Main(ctx context.Context, argv, environ []string, stdout, stderr io.Writer) int {
+// Run is the whole diktyo-hook command: argv (argv[0] is the program),
+// the process environment and the standard streams (stdin is not read).
+// It returns the exit status.
+func Run(ctx context.Context, argv, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if version.Handle(argv, Name, stdout) {
+		return ExitOK
+	}
+	if len(argv) > 1 && argv[1] == announce.Subcommand {
+		// The detached announcer that re-announcing NICs spawns (this very
+		// binary, see hook below).
+		if err := announce.Run(argv[2:]); err != nil {
+			return ExitError
+		}
+		return ExitOK
+	}
 	env := map[string]string{}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -139,7 +151,7 @@ func Main(ctx context.Context, argv, environ []string, stdout, stderr io.Writer)
 	return usage(fmt.Errorf("unknown command %q", argv[1]))
 }
 
-// hook runs a hook: config, logger, node name, then Run. db and node
+// hook runs a hook: config, logger, node name, then Handle. db and node
 // override IPAM_DB and the detected name when set.
 func hook(ctx context.Context, environ []string, env map[string]string, db, node string, stderr io.Writer) int {
 	log, closeLog := NewLogger(stderr, DefaultSyslog, env["DIKTYO_DEBUG"] != "")
@@ -165,9 +177,9 @@ func hook(ctx context.Context, environ []string, env map[string]string, db, node
 		node = NodeName(func(k string) string { return env[k] }, hookEnv["GANETI_DATA_DIR"])
 	}
 	// This binary sends re-announcements as its own detached child
-	// (hooks/main.go handles hostnet.AnnounceSubcommand).
-	announcer := &hostnet.SpawnCommand{Args: []string{"diktyo-hook", hostnet.AnnounceSubcommand}}
-	if err := Run(ctx, environ, System(cfg, log, node, db, announcer)); err != nil {
+	// (Run handles announce.Subcommand).
+	announcer := &announce.Command{Args: []string{"diktyo-hook", announce.Subcommand}}
+	if err := Handle(ctx, environ, System(cfg, log, node, db, announcer)); err != nil {
 		log.Error(err.Error())
 		return ExitError
 	}

@@ -68,11 +68,11 @@ type Record struct {
 	IPv4 string
 }
 
-// Run runs the hook described by environ ("K=V", Ganeti's GANETI_*
+// Handle runs the hook described by environ ("K=V", Ganeti's GANETI_*
 // variables) and returns nil for exit status 0. A non-nil error is one
 // line for the job log: in the pre phase it aborts Ganeti's job
 // (ErrRefused, or the store policy), in the post phase Ganeti reports it.
-func Run(ctx context.Context, environ []string, d Deps) error {
+func Handle(ctx context.Context, environ []string, d Deps) error {
 	if d.Log == nil {
 		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -178,7 +178,7 @@ func (g *rig) deps() Deps {
 
 func (g *rig) run(env []string) error {
 	g.t.Helper()
-	return Run(context.Background(), env, g.deps())
+	return Handle(context.Background(), env, g.deps())
 }
 
 func dumpEnv(t testing.TB, name string) []string {
@@ -619,7 +619,7 @@ func TestClaimConcurrent(t *testing.T) {
 			env := withVar(withVar(withVar(pre, "GANETI_INSTANCE_NAME", fmt.Sprintf("vm%d", i)),
 				"GANETI_INSTANCE_NIC0_IP", fmt.Sprintf("198.18.100.%d", 10+i%8)),
 				"GANETI_INSTANCE_NIC0_UUID", fmt.Sprintf("uuid-%d", i))
-			err := Run(context.Background(), env, g.deps())
+			err := Handle(context.Background(), env, g.deps())
 			refused[i] = errors.Is(err, ErrRefused)
 			if err != nil && !refused[i] {
 				t.Error(err)

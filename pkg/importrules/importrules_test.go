@@ -31,6 +31,7 @@ var forbiddenInPure = []string{
 var testHelpers = []string{
 	"testing", "github.com/mdlayher/netlink/nltest", module + "/pkg/nettest",
 	module + "/pkg/ipam/storetest", module + "/pkg/ipam/etcdstore/etcdtest", module + "/pkg/golden",
+	module + "/pkg/nfqueue/nfqueuetest",
 }
 
 type pkgInfo struct {
@@ -87,6 +88,38 @@ func TestNoTestHelpersInProduction(t *testing.T) {
 		for _, imp := range info.Imports {
 			if matches(imp, testHelpers) {
 				t.Errorf("production package %s imports the test helper %s", path, imp)
+			}
+		}
+	}
+}
+
+// nettestMayUse are the packages of this module pkg/nettest may depend
+// on: pure leaves (they import no other package of the module) that no
+// root test is about.
+var nettestMayUse = []string{
+	module + "/pkg/inetsum", module + "/pkg/eui64", module + "/pkg/mac", module + "/pkg/ifname",
+}
+
+// TestNettestImportsOnlyLeaves: pkg/nettest, which the root tests of the
+// production packages import, depends on no production package of this
+// module but the leaves in nettestMayUse, so that no package under test
+// (pkg/nfqueue, say) is built into its own test's helper.
+func TestNettestImportsOnlyLeaves(t *testing.T) {
+	pkgs := list(t)
+	info, ok := pkgs[module+"/pkg/nettest"]
+	if !ok {
+		t.Fatal("pkg/nettest: no such package")
+	}
+	for _, d := range info.Deps {
+		if !strings.HasPrefix(d, module+"/") {
+			continue
+		}
+		if !matches(d, nettestMayUse) {
+			t.Errorf("pkg/nettest depends on %s (allowed: %v)", d, nettestMayUse)
+		}
+		for _, imp := range pkgs[d].Imports {
+			if strings.HasPrefix(imp, module+"/") {
+				t.Errorf("pkg/nettest depends on %s, which is not a leaf (imports %s)", d, imp)
 			}
 		}
 	}

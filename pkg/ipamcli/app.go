@@ -24,11 +24,21 @@ const Name = "diktyo-ipam"
 // EnvDB names the environment variable that overrides the store path.
 const EnvDB = "DIKTYO_IPAM_DB"
 
-// Run runs diktyo-ipam with args (args[0] is the program name), reading
-// stdin for import and writing results to stdout and the one-line error to
-// stderr. getenv looks up environment variables (os.Getenv in main). It
-// returns the exit status documented in the package comment.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+// Run is the whole diktyo-ipam command: args (args[0] is the program
+// name), the process environment ("K=V", os.Environ() in main), stdin for
+// import, results on stdout and the one-line error on stderr. It returns
+// the exit status documented in the package comment.
+func Run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if version.Handle(args, Name, stdout) {
+		return ExitOK
+	}
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	getenv := func(k string) string { return vars[k] }
 	e := &env{args: args, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	app := e.app()
 	err := app.RunContext(ctx, interspersed(app, args))

@@ -33,8 +33,11 @@ func runCLI(t *testing.T, db, stdin string, args ...string) result {
 func runEnv(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), append([]string{Name}, args...), strings.NewReader(stdin), &out, &errb,
-		func(k string) string { return env[k] })
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	code := Run(context.Background(), append([]string{Name}, args...), environ, strings.NewReader(stdin), &out, &errb)
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }
 

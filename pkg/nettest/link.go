@@ -76,12 +76,21 @@ func (ns *NS) MustLink(t testing.TB, name string) Link {
 // either namespace; cleanup also deletes it explicitly.
 func Veth(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string) Pair {
 	t.Helper()
+	return VethMAC(t, hostNS, hostName, vmNS, vmName, nil)
+}
+
+// VethMAC is Veth with the VM end created with vmMAC (nil: a random
+// one), so that its IPv6 link-local address derives from it from the
+// start, as on a VM whose NIC boots with its MAC.
+func VethMAC(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string, vmMAC net.HardwareAddr) Pair {
+	t.Helper()
 	RequireRoot(t)
 	err := hostNS.withHandle(func(h *netlink.Handle) error {
 		v := &netlink.Veth{
-			LinkAttrs:     netlink.LinkAttrs{Name: hostName},
-			PeerName:      vmName,
-			PeerNamespace: netlink.NsFd(vmNS.fd),
+			LinkAttrs:        netlink.LinkAttrs{Name: hostName},
+			PeerName:         vmName,
+			PeerNamespace:    netlink.NsFd(vmNS.fd),
+			PeerHardwareAddr: vmMAC,
 		}
 		return h.LinkAdd(v)
 	})

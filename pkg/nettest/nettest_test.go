@@ -10,11 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/diktyo/diktyo/pkg/nfqueue"
 )
 
 var vmMAC = net.HardwareAddr{0xaa, 0x00, 0x01, 0x12, 0x34, 0x56}
@@ -94,44 +91,6 @@ func TestTapPair(t *testing.T) {
 	}
 	if _, err := host.LinkByName("tap-nt1"); err == nil {
 		t.Fatal("host tap still there after Close")
-	}
-}
-
-func TestSteerQueues(t *testing.T) {
-	t.Parallel()
-	host, guest, p := vm(t)
-	SteerQueues(t, host, Queues{Tap: p.Host.Name, DHCP: 42})
-	q, err := nfqueue.Open(nfqueue.Config{Queue: 42, NetNS: host.Fd()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = q.Close() })
-	var seen atomic.Int32
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- q.Serve(ctx, func(pk *nfqueue.Packet) nfqueue.Verdict {
-			if pk.InDev == uint32(p.Host.Index) {
-				seen.Add(1)
-			}
-			return nfqueue.Drop
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(30 * time.Second)
-	for seen.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no packet queued within 30s")
-		}
-		// udhcpc gets no answer: one discover is enough.
-		_, _ = Udhcpc(t, guest, "eth0", "-t", "1", "-T", "1")
-	}
-	out, err := QueueOutstanding(host, 42)
-	if err != nil || out != 0 {
-		t.Fatalf("outstanding %d, %v", out, err)
-	}
-	if _, err := QueueStats(host, 43); err == nil {
-		t.Fatal("unbound queue 43 reported")
 	}
 }
 

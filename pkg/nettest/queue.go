@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/diktyo/diktyo/pkg/nfqueue"
 )
 
 // Queues says which of a VM's packets are steered to which NFQUEUE. A zero
@@ -117,26 +115,4 @@ func SteerQueues(t testing.TB, ns *NS, q Queues) {
 			_, _ = ns.Output(append([]string{r.cmd, "-w", "-t", table, "-D", chain}, r.args...)...)
 		})
 	}
-}
-
-// QueueStats returns the statistics of queue num in ns
-// (/proc/net/netfilter/nfnetlink_queue there); an unbound queue is an
-// error.
-func QueueStats(ns *NS, num uint16) (nfqueue.QueueStats, error) {
-	st, err := nfqueue.ReadProcStatsNetNS(ns.fd)
-	if err != nil {
-		return nfqueue.QueueStats{}, fmt.Errorf("netns %s: %w", ns, err)
-	}
-	s, ok := nfqueue.Find(st, num)
-	if !ok {
-		return s, fmt.Errorf("netns %s: queue %d is not bound", ns, num)
-	}
-	return s, nil
-}
-
-// QueueOutstanding returns the number of packets of queue num in ns
-// waiting for a verdict.
-func QueueOutstanding(ns *NS, num uint16) (uint32, error) {
-	s, err := QueueStats(ns, num)
-	return s.Outstanding, err
 }

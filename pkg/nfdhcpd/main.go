@@ -9,14 +9,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/nfdconf"
+	"github.com/diktyo/diktyo/pkg/version"
 )
 
-// Environment variables read by Main.
+// Environment variables read by Run.
 const (
 	// EnvStateDir overrides the binding directory ([general] datapath);
 	// --bindings overrides it in turn.
@@ -29,7 +31,7 @@ const (
 // daemonStartTimeout bounds how long the parent waits for the daemon child.
 const daemonStartTimeout = 60 * time.Second
 
-// Exit statuses of Main.
+// Exit statuses of Run.
 const (
 	ExitOK    = 0
 	ExitError = 1 // configuration or runtime failure
@@ -39,11 +41,28 @@ const (
 // ErrDaemon is wrapped when the daemon child failed to start.
 var ErrDaemon = errors.New("daemon did not start")
 
-// Main is the whole nfdhcpd command: it parses args (args[0] is the program
-// name) and the environment, then runs the daemon, in the foreground with
-// -f or else detached, and returns the exit status. Errors before logging
-// starts are one line on stderr.
-func Main(args []string, getenv func(string) string, stderr io.Writer) int {
+// Name is the program's name in --version.
+const Name = "nfdhcpd (diktyo)"
+
+// Run is the whole nfdhcpd command: it parses args (args[0] is the program
+// name) and env (the process environment, "K=V"), then runs the daemon, in
+// the foreground with -f or else detached, until ctx is done (main cancels
+// it on SIGTERM and SIGINT), and returns the exit status. stdin and stdout
+// are not read or written but for --version; errors before logging starts
+// are one line on stderr.
+func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if version.Handle(args, Name, stdout) {
+		return ExitOK
+	}
+	getenv := func(key string) string {
+		v := ""
+		for _, kv := range env {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+				v = val
+			}
+		}
+		return v
+	}
 	opts, code := parseFlags(args, getenv, stderr)
 	if code >= 0 {
 		return code
@@ -55,7 +74,7 @@ func Main(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	readyFD := getenv(envReadyFD)
 	if !opts.Foreground && readyFD == "" {
-		if err := daemonize(args, stderr); err != nil {
+		if err := daemonize(ctx, args, env); err != nil {
 			fmt.Fprintf(stderr, "nfdhcpd: %v\n", err)
 			return ExitError
 		}
@@ -82,7 +101,7 @@ func Main(args []string, getenv func(string) string, stderr io.Writer) int {
 		log.Warn("config", "warning", w)
 	}
 	ready := func() { reportDaemon(report, "OK"); report = nil }
-	if err := run(context.Background(), opts, s, log, ready); err != nil {
+	if err := run(ctx, opts, s, log, ready); err != nil {
 		if report != nil {
 			reportDaemon(report, "ERR "+err.Error())
 		}
@@ -104,7 +123,7 @@ func reportDaemon(f *os.File, line string) {
 	_ = f.Close()
 }
 
-// parseFlags returns the options, or an exit status ≥ 0 when Main must stop
+// parseFlags returns the options, or an exit status ≥ 0 when Run must stop
 // (usage error, -h).
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Options, int) {
 	var o Options
@@ -159,9 +178,10 @@ func splitShortFlags(args []string) []string {
 	return out
 }
 
-// daemonize re-executes the program in a new session with stdio on
-// /dev/null and waits until the child reports that it serves.
-func daemonize(args []string, stderr io.Writer) error {
+// daemonize re-executes the program with env in a new session with stdio
+// on /dev/null and waits until the child reports that it serves, or ctx
+// is done (the child is then stopped).
+func daemonize(ctx context.Context, args, env []string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("%w: find own executable: %w", ErrDaemon, err)
@@ -173,7 +193,7 @@ func daemonize(args []string, stderr io.Writer) error {
 	defer r.Close()
 	cmd := exec.Command(exe, args[1:]...)
 	cmd.Args[0] = args[0]
-	cmd.Env = append(os.Environ(), envReadyFD+"=3")
+	cmd.Env = append(slices.Clip(env), envReadyFD+"=3")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
@@ -183,9 +203,16 @@ func daemonize(args []string, stderr io.Writer) error {
 	}
 	w.Close()
 	_ = r.SetReadDeadline(time.Now().Add(daemonStartTimeout))
+	// A signal to this parent while it waits ends the wait at once.
+	stop := context.AfterFunc(ctx, func() { _ = r.SetReadDeadline(time.Now()) })
+	defer stop()
 	line, rerr := bufio.NewReader(r).ReadString('\n')
 	line = strings.TrimSpace(line)
 	switch {
+	case ctx.Err() != nil && line != "OK":
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return fmt.Errorf("%w: %w", ErrDaemon, context.Cause(ctx))
 	case line == "OK":
 		_ = cmd.Process.Release()
 		return nil

@@ -63,8 +63,9 @@ type runningQueue struct {
 	done chan struct{}
 }
 
-// run runs the daemon until ctx is done or SIGTERM/SIGINT arrives; it
-// handles SIGHUP (reload) and SIGUSR1 (dump bindings). ready, if set, is
+// run runs the daemon until ctx is done (Run's caller cancels it on
+// SIGTERM and SIGINT); it handles SIGHUP (reload) and SIGUSR1 (dump
+// bindings). ready, if set, is
 // called once every queue is bound and the privileges are dropped.
 func run(ctx context.Context, opts Options, s *settings, log *slog.Logger, ready func()) (err error) {
 	if !isRoot(s.user) && os.Geteuid() == 0 {
@@ -73,7 +74,7 @@ func run(ctx context.Context, opts Options, s *settings, log *slog.Logger, ready
 		}
 	}
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -97,6 +98,7 @@ func run(ctx context.Context, opts Options, s *settings, log *slog.Logger, ready
 	for {
 		select {
 		case <-ctx.Done():
+			log.Info("nfdhcpd stopping", "reason", context.Cause(ctx).Error())
 			return nil
 		case err := <-srv.errc:
 			return err
@@ -106,9 +108,6 @@ func run(ctx context.Context, opts Options, s *settings, log *slog.Logger, ready
 				srv.reload()
 			case syscall.SIGUSR1:
 				srv.dump()
-			default:
-				log.Info("nfdhcpd stopping", "signal", sig.String())
-				return nil
 			}
 		}
 	}

@@ -2,17 +2,16 @@ package nfdhcpd
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // daemonBin is the nfdhcpd binary TestMain builds for the root tests.
@@ -48,71 +49,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// requireRoot skips the root tests without root or in -short mode (no
+// daemon binary then); as root, a missing client fails them.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces, NFQUEUE, AF_PACKET")
-	}
 	if testing.Short() {
 		t.Skip("root smoke test skipped in -short mode")
 	}
-	for _, c := range []string{"ip", "iptables", "ip6tables", "udhcpc", "rdisc6"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Fatalf("needs %s: %v", c, err)
-		}
-	}
-}
-
-func sh(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// newNS makes a throwaway namespace with an empty resolv.conf of its own,
-// so DHCP clients never touch the machine's.
-func newNS(t *testing.T, name string) {
-	t.Helper()
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	dir := filepath.Join("/etc/netns", name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// inNS runs fn on a thread inside namespace name (the thread is discarded).
-func inNS(name string, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- err
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
+	nettest.RequireRoot(t, "udhcpc", "rdisc6")
 }
 
 // logBuf collects the daemon's stderr and lets a test wait for a line.
@@ -163,10 +107,10 @@ func writeFile(t *testing.T, path, s string) {
 	}
 }
 
-// metricsIn fetches /metrics from addr inside namespace ns.
-func metricsIn(ns, addr string) ([]byte, error) {
+// metricsIn fetches /metrics from addr inside ns.
+func metricsIn(ns *nettest.NS, addr string) ([]byte, error) {
 	var body []byte
-	err := inNS(ns, func() error {
+	err := ns.Do(func() error {
 		// The socket is made on this thread, in the namespace.
 		conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		if err != nil {
@@ -183,48 +127,33 @@ func metricsIn(ns, addr string) ([]byte, error) {
 	return body, err
 }
 
-func udhcpc(t *testing.T, vm string) []byte {
+// udhcpc runs udhcpc once in vm and fails the test unless it leased want.
+func udhcpc(t *testing.T, vm *nettest.NS, want string) {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", vm, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "3", "-T", "2", "-s", "/bin/true").CombinedOutput()
+	l, err := nettest.Udhcpc(t, vm, "eth0")
 	if err != nil {
-		t.Fatalf("udhcpc: %v\n%s", err, out)
+		t.Fatalf("udhcpc: %v", err)
 	}
-	return out
+	if got := l.Addr.Addr().String(); got != want {
+		t.Fatalf("udhcpc leased %s, want %s", got, want)
+	}
 }
 
 // TestSmoke runs the real binary in a host namespace with a VM namespace
 // behind a routed tap-like veth, and real clients in the VM.
 func TestSmoke(t *testing.T) {
 	requireRoot(t)
-	id := randHex(3)
-	host, vm, tap := "nfd-h-"+id, "nfd-v-"+id, "tap"+id
-	newNS(t, host)
-	newNS(t, vm)
-	sh(t, "ip", "-n", host, "link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", vm)
-	sh(t, "ip", "netns", "exec", vm, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
+	host, vm := nettest.NewNS(t, "nfd-h-"), nettest.NewNS(t, "nfd-v-")
+	id := nettest.UniqueName("", 6)
+	tap := "tap" + id
+	// No duplicate address detection in the VM: its link-local address
+	// is usable at once.
+	vm.Sysctl(t, "net/ipv6/conf/default/accept_dad", "0")
 	// A routed host forwards IPv6: without it the kernel drops the VM's
 	// RS to ff02::2 before the INPUT hook.
-	sh(t, "ip", "netns", "exec", host, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	sh(t, "ip", "-n", host, "link", "set", tap, "up")
-	sh(t, "ip", "-n", vm, "link", "set", "eth0", "up")
-	var vmMAC string
-	if err := inNS(vm, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err == nil {
-			vmMAC = ifi.HardwareAddr.String()
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range [][]string{
-		{"iptables", "-A", "INPUT", "-i", tap, "-p", "udp", "--dport", "67", "-j", "NFQUEUE", "--queue-num", "42"},
-		{"ip6tables", "-A", "INPUT", "-i", tap, "-p", "icmpv6", "--icmpv6-type", "133", "-j", "NFQUEUE", "--queue-num", "43"},
-		{"ip6tables", "-A", "INPUT", "-i", tap, "-p", "icmpv6", "--icmpv6-type", "135", "-j", "NFQUEUE", "--queue-num", "44"},
-		{"ip6tables", "-A", "INPUT", "-i", tap, "-p", "udp", "--dport", "547", "-j", "NFQUEUE", "--queue-num", "45"},
-	} {
-		sh(t, append([]string{"ip", "netns", "exec", host}, r...)...)
-	}
+	host.Sysctl(t, "net/ipv6/conf/all/forwarding", "1")
+	vmMAC := nettest.Veth(t, host, tap, vm, "eth0").VM.MAC.String()
+	nettest.SteerQueues(t, host, nettest.Queues{Tap: tap, DHCP: 42, RS: 43, NS: 44, DHCPv6: 45, Chain: "filter/INPUT"})
 
 	// A state directory the daemon user (nobody) can read.
 	root, err := os.MkdirTemp("", "nfdhcpd-smoke-")
@@ -266,7 +195,7 @@ domains = example.org
 `, pidfile, root))
 
 	logs := &logBuf{}
-	cmd := exec.Command("ip", "netns", "exec", host, daemonBin, "-f", "-d", "-c", conf)
+	cmd := exec.Command("ip", "netns", "exec", host.Name(), daemonBin, "-f", "-d", "-c", conf)
 	cmd.Env = append(os.Environ(), EnvStateDir+"="+dir)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -305,24 +234,15 @@ domains = example.org
 		"GATEWAY=198.51.100.1\nSUBNET=198.51.100.0/24\nGATEWAY6=2001:db8:1::1\nSUBNET6=2001:db8:1::/64\n", tap, vmMAC))
 	logs.wait(t, `msg="binding loaded" tap=`+tap)
 
-	out := udhcpc(t, vm)
-	if m := regexp.MustCompile(`lease of (\S+) obtained`).FindSubmatch(out); m == nil || string(m[1]) != "198.51.100.10" {
-		t.Fatalf("udhcpc did not get 198.51.100.10:\n%s", out)
-	}
+	udhcpc(t, vm, "198.51.100.10")
 
-	// rdisc6 needs the VM's link-local address.
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(sh(t, "ip", "-n", vm, "-6", "addr", "show", "dev", "eth0", "scope", "link"), "fe80::"); {
-		if time.Now().After(deadline) {
-			t.Fatal("VM eth0 has no link-local address")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	out, err = exec.Command("ip", "netns", "exec", vm, "rdisc6", "-1", "-w", "2000", "eth0").CombinedOutput()
+	// rdisc6 (after the VM's link-local address is usable).
+	ra, err := nettest.Rdisc6(t, vm, "eth0")
 	if err != nil {
-		t.Fatalf("rdisc6: %v\n%s", err, out)
+		t.Fatalf("rdisc6: %v", err)
 	}
-	if !regexp.MustCompile(`Prefix\s*:\s*2001:db8:1::/64`).Match(out) {
-		t.Fatalf("rdisc6 shows no prefix 2001:db8:1::/64:\n%s", out)
+	if !slices.ContainsFunc(ra.Prefixes, func(p nettest.RAPrefix) bool { return p.Prefix == netip.MustParsePrefix("2001:db8:1::/64") }) {
+		t.Fatalf("rdisc6 shows no prefix 2001:db8:1::/64: %+v", ra)
 	}
 
 	body, err := metricsIn(host, metricsAddr)
@@ -352,14 +272,12 @@ domains = example.org
 	logs.wait(t, `msg=binding tap=`+tap)
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	logs.wait(t, `msg="reloading \(SIGHUP\)"`)
-	if out := udhcpc(t, vm); !bytes.Contains(out, []byte("lease of 198.51.100.10 obtained")) {
-		t.Fatalf("udhcpc after reload:\n%s", out)
-	}
+	udhcpc(t, vm, "198.51.100.10") // after the reload
 	// A binding written before its tap exists resolves when the tap appears.
 	late := "tapz" + id
 	writeFile(t, filepath.Join(dir, late), fmt.Sprintf("INDEV=%s\nIP=198.51.100.11\nMAC=aa:00:00:00:00:11\nHOSTNAME=vm2\n", late))
 	logs.wait(t, `msg="binding stale" tap=`+late)
-	sh(t, "ip", "-n", host, "link", "add", late, "type", "veth", "peer", "name", late+"p")
+	host.Run(t, "ip", "link", "add", late, "type", "veth", "peer", "name", late+"p")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		_ = cmd.Process.Signal(syscall.SIGUSR1)
 		time.Sleep(100 * time.Millisecond)
@@ -375,10 +293,8 @@ domains = example.org
 	writeFile(t, conf, strings.Replace(readFile(t, conf), "dhcp_queue = 42", "dhcp_queue = 46", 1))
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	logs.wait(t, `msg="queue bound" function=dhcp4 queue=46`)
-	sh(t, "ip", "netns", "exec", host, "iptables", "-R", "INPUT", "1", "-i", tap, "-p", "udp", "--dport", "67", "-j", "NFQUEUE", "--queue-num", "46")
-	if out := udhcpc(t, vm); !bytes.Contains(out, []byte("lease of 198.51.100.10 obtained")) {
-		t.Fatalf("udhcpc after queue change:\n%s", out)
-	}
+	host.Run(t, "iptables", "-R", "INPUT", "1", "-i", tap, "-p", "udp", "--dport", "67", "-j", "NFQUEUE", "--queue-num", "46")
+	udhcpc(t, vm, "198.51.100.10") // after the queue change
 
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -398,13 +314,13 @@ domains = example.org
 	}
 }
 
-// TestMainBadConfig: a bad value fails at start, naming the key, in one
+// TestRunBadConfig: a bad value fails at start, naming the key, in one
 // line on stderr.
-func TestMainBadConfig(t *testing.T) {
+func TestRunBadConfig(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "nfdhcpd.conf")
 	writeFile(t, conf, "[dhcp]\ndhcp_queue = 70000\n")
 	var stderr bytes.Buffer
-	code := Main([]string{"nfdhcpd", "-f", "-c", conf}, func(string) string { return "" }, &stderr)
+	code := Run(t.Context(), []string{"nfdhcpd", "-f", "-c", conf}, nil, nil, io.Discard, &stderr)
 	if code != ExitError {
 		t.Fatalf("exit %d, want %d", code, ExitError)
 	}
@@ -413,12 +329,12 @@ func TestMainBadConfig(t *testing.T) {
 		t.Fatalf("stderr %q: want one line naming dhcp_queue", stderr.String())
 	}
 	stderr.Reset()
-	if code := Main([]string{"nfdhcpd", "-x"}, func(string) string { return "" }, &stderr); code != ExitUsage {
+	if code := Run(t.Context(), []string{"nfdhcpd", "-x"}, nil, nil, io.Discard, &stderr); code != ExitUsage {
 		t.Fatalf("bad flag: exit %d", code)
 	}
 	writeFile(t, conf, "[ipv6]\nmode = dhcpv6\n")
 	stderr.Reset()
-	if code := Main([]string{"nfdhcpd", "-f", "-c", conf}, func(string) string { return "" }, &stderr); code != ExitError || !strings.Contains(stderr.String(), "mode") {
+	if code := Run(t.Context(), []string{"nfdhcpd", "-f", "-c", conf}, nil, nil, io.Discard, &stderr); code != ExitError || !strings.Contains(stderr.String(), "mode") {
 		t.Fatalf("mode dhcpv6: exit %d, %q", code, stderr.String())
 	}
 }
@@ -476,14 +392,13 @@ func TestPIDFile(t *testing.T) {
 // removes the pidfile. Without syslog it logs to logdir/nfdhcpd.log.
 func TestDaemonize(t *testing.T) {
 	requireRoot(t)
-	host := "nfd-d-" + randHex(3)
-	newNS(t, host)
+	host := nettest.NewNS(t, "nfd-d-")
 	root := t.TempDir()
 	pidfile := filepath.Join(root, "nfdhcpd.pid")
 	conf := filepath.Join(root, "nfdhcpd.conf")
 	writeFile(t, conf, fmt.Sprintf("[general]\npidfile = %s\ndatapath = %s\nlogdir = %s\nuser = root\n"+
 		"[dhcp]\ndhcp_queue = 42\n[ipv6]\nenable_ipv6 = no\n", pidfile, filepath.Join(root, "b"), root))
-	out, err := exec.Command("ip", "netns", "exec", host, daemonBin, "-c", conf).CombinedOutput()
+	out, err := exec.Command("ip", "netns", "exec", host.Name(), daemonBin, "-c", conf).CombinedOutput()
 	if err != nil {
 		t.Fatalf("daemon start: %v\n%s", err, out)
 	}
@@ -496,7 +411,7 @@ func TestDaemonize(t *testing.T) {
 		t.Errorf("daemon pid %d: session %d (%v), want its own", pid, sid, err)
 	}
 	// A second instance refuses to start, naming the first.
-	out, err = exec.Command("ip", "netns", "exec", host, daemonBin, "-f", "-c", conf).CombinedOutput()
+	out, err = exec.Command("ip", "netns", "exec", host.Name(), daemonBin, "-f", "-c", conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "already running") {
 		t.Errorf("second instance: %v\n%s", err, out)
 	}

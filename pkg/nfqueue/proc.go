@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // ProcPath is the per-queue statistics file of the calling thread's network
@@ -85,30 +82,6 @@ func ReadProcStats() ([]QueueStats, error) {
 	}
 	defer f.Close()
 	return ParseProcStats(f)
-}
-
-// ReadProcStatsNetNS reads the queue statistics of the network namespace
-// open as netns. It enters the namespace on a dedicated OS thread that is
-// thrown away afterwards, so no other goroutine is affected.
-func ReadProcStatsNetNS(netns int) ([]QueueStats, error) {
-	type result struct {
-		s   []QueueStats
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread exits with the goroutine, taking the
-		// foreign namespace with it.
-		runtime.LockOSThread()
-		if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("enter netns fd %d: %w", netns, err)}
-			return
-		}
-		s, err := ReadProcStats()
-		ch <- result{s, err}
-	}()
-	r := <-ch
-	return r.s, r.err
 }
 
 // Find returns the statistics of queue num, if listed.

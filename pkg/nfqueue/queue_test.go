@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // failsafe bounds waits in tests; it is not a timing goal.
@@ -68,7 +71,7 @@ func send(t *testing.T, c *net.UDPConn, s string) {
 }
 
 func TestServeAcceptSeesFields(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	p := newVMPair(t)
 	p.queueUDP(t, 42, 6767)
 	q := openIn(t, p.host, Config{Queue: 42})
@@ -110,13 +113,13 @@ func TestServeAcceptSeesFields(t *testing.T) {
 	if st.Received != 2 || st.Accepted != 2 || st.Dropped != 0 || st.ParseErrors != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	if o := p.host.outstanding(t, 42); o.Outstanding != 0 || o.CopyMode != 2 || o.CopyRange < 65000 { // the kernel clamps to 0xffff - NLA_HDRLEN
+	if o := outstanding(t, p.host, 42); o.Outstanding != 0 || o.CopyMode != 2 || o.CopyRange < 65000 { // the kernel clamps to 0xffff - NLA_HDRLEN
 		t.Errorf("proc %+v", o)
 	}
 }
 
 func TestServeDrop(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	p := newVMPair(t)
 	p.queueUDP(t, 43, 6767)
 	q := openIn(t, p.host, Config{Queue: 43})
@@ -127,13 +130,13 @@ func TestServeDrop(t *testing.T) {
 	if got, ok := recvWithin(l, 200*time.Millisecond); ok {
 		t.Errorf("dropped packet arrived: %q", got)
 	}
-	if o := p.host.outstanding(t, 43); o.Outstanding != 0 {
+	if o := outstanding(t, p.host, 43); o.Outstanding != 0 {
 		t.Errorf("proc %+v", o)
 	}
 }
 
 func TestServeHandlerPanic(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	for _, v := range []Verdict{Accept, Drop} {
 		t.Run(v.String(), func(t *testing.T) {
 			p := newVMPair(t)
@@ -150,7 +153,7 @@ func TestServeHandlerPanic(t *testing.T) {
 			if arrived != (v == Accept) {
 				t.Errorf("packet arrived = %v with panic verdict %v", arrived, v)
 			}
-			if o := p.host.outstanding(t, 44); o.Outstanding != 0 {
+			if o := outstanding(t, p.host, 44); o.Outstanding != 0 {
 				t.Errorf("proc %+v", o)
 			}
 			waitFor(t, "one verdict", func() bool { st := q.Stats(); return st.Accepted+st.Dropped == 1 })
@@ -162,7 +165,7 @@ func TestServeHandlerPanic(t *testing.T) {
 }
 
 func TestSetVerdictBatch(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	p := newVMPair(t)
 	p.queueUDP(t, 45, 6767)
 	q := openIn(t, p.host, Config{Queue: 45})
@@ -179,7 +182,7 @@ func TestSetVerdictBatch(t *testing.T) {
 			t.Fatalf("packet %d not queued", i)
 		}
 	}
-	if o := p.host.outstanding(t, 45); o.Outstanding != n {
+	if o := outstanding(t, p.host, 45); o.Outstanding != n {
 		t.Fatalf("outstanding %d, want %d", o.Outstanding, n)
 	}
 	if err := q.SetVerdictBatch(last, Accept); err != nil {
@@ -188,7 +191,7 @@ func TestSetVerdictBatch(t *testing.T) {
 	for i := range n {
 		mustRecv(t, l, fmt.Sprint("p", i))
 	}
-	if o := p.host.outstanding(t, 45); o.Outstanding != 0 {
+	if o := outstanding(t, p.host, 45); o.Outstanding != 0 {
 		t.Errorf("proc %+v", o)
 	}
 	// A second verdict for a gone id is refused by the kernel (ENOENT),
@@ -206,7 +209,7 @@ func TestSetVerdictBatch(t *testing.T) {
 }
 
 func TestRepeatWithMark(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	p := newVMPair(t)
 	p.queueUDP(t, 42, 6767, "-m", "mark", "!", "--mark", "0x1")
 	q := openIn(t, p.host, Config{Queue: 42})
@@ -224,7 +227,7 @@ func TestRepeatWithMark(t *testing.T) {
 }
 
 func TestFailOpen(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	for _, failOpen := range []bool{true, false} {
 		t.Run(fmt.Sprint("failopen=", failOpen), func(t *testing.T) {
 			p := newVMPair(t)
@@ -245,7 +248,7 @@ func TestFailOpen(t *testing.T) {
 				mustRecv(t, l, "over 1")
 				mustRecv(t, l, "over 2")
 			} else {
-				waitFor(t, "queue drops", func() bool { return p.host.outstanding(t, 42).QueueDropped == 2 })
+				waitFor(t, "queue drops", func() bool { return outstanding(t, p.host, 42).QueueDropped == 2 })
 			}
 			close(release)
 			mustRecv(t, l, "held")
@@ -260,28 +263,24 @@ func TestFailOpen(t *testing.T) {
 }
 
 func TestQueueBusyAndReopen(t *testing.T) {
-	requireRoot(t)
-	ns := newNetNS(t)
+	nettest.RequireRoot(t)
+	ns := nettest.NewNS(t, "nfq-")
 	q1 := openIn(t, ns, Config{Queue: 42})
-	if q2, err := Open(Config{Queue: 42, NetNS: ns.fd}); !errors.Is(err, ErrQueueBusy) {
+	if q2, err := Open(Config{Queue: 42, NetNS: ns.Fd()}); !errors.Is(err, ErrQueueBusy) {
 		if q2 != nil {
 			_ = q2.Close()
 		}
 		t.Fatalf("second Open: %v, want ErrQueueBusy", err)
 	}
 	// Queues are per namespace: the same number elsewhere is free.
-	openIn(t, newNetNS(t), Config{Queue: 42})
+	openIn(t, nettest.NewNS(t, "nfq-"), Config{Queue: 42})
 	if err := q1.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := q1.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	st, err := ReadProcStatsNetNS(ns.fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s, ok := Find(st, 42); ok {
+	if s, ok := Find(procStats(t, ns), 42); ok {
 		t.Errorf("queue still bound after Close: %+v", s)
 	}
 	openIn(t, ns, Config{Queue: 42})
@@ -291,8 +290,8 @@ func TestQueueBusyAndReopen(t *testing.T) {
 }
 
 func TestCloseStopsServe(t *testing.T) {
-	requireRoot(t)
-	ns := newNetNS(t)
+	nettest.RequireRoot(t)
+	ns := nettest.NewNS(t, "nfq-")
 	q := openIn(t, ns, Config{Queue: 42})
 	done := make(chan error, 1)
 	go func() { done <- q.Serve(context.Background(), func(*Packet) Verdict { return Accept }) }()
@@ -325,7 +324,7 @@ func TestOpenRejectsPending(t *testing.T) {
 // BenchmarkKernelRoundTrip pushes UDP datagrams from a VM namespace through
 // NFQUEUE (Accept) to a receiver on the host end, 32 in flight.
 func BenchmarkKernelRoundTrip(b *testing.B) {
-	requireRoot(b)
+	nettest.RequireRoot(b)
 	p := newVMPair(b)
 	p.queueUDP(b, 42, 6767)
 	q := openIn(b, p.host, Config{Queue: 42})
@@ -372,13 +371,13 @@ func BenchmarkKernelRoundTrip(b *testing.B) {
 // Packets that arrive while Open (or Close) waits for a config ack are kept
 // and served first, not lost without a verdict.
 func TestPacketsDuringConfigAreKept(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	p := newVMPair(t)
 	p.queueUDP(t, 42, 6767)
 	q := openIn(t, p.host, Config{Queue: 42})
 	l, s := p.listen(t, 6767), p.sender(t, 6767)
 	send(t, s, "early")
-	waitFor(t, "the packet to be queued", func() bool { return p.host.outstanding(t, 42).Outstanding == 1 })
+	waitFor(t, "the packet to be queued", func() bool { return outstanding(t, p.host, 42).Outstanding == 1 })
 	if err := q.request(paramsAttr(DefaultCopyRange)); err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +391,7 @@ func TestPacketsDuringConfigAreKept(t *testing.T) {
 // TestCopyRangeAndOptions opens with every option and checks that a packet
 // longer than the copy range arrives cut, with its original length.
 func TestCopyRangeAndOptions(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	p := newVMPair(t)
 	p.queueUDP(t, 42, 6767)
 	q := openIn(t, p.host, Config{Queue: 42, CopyRange: 64, MaxLen: 16, FailOpen: true, GSO: true, ReadBuffer: 1 << 20, LegacyPFBind: true})
@@ -412,7 +411,7 @@ func TestCopyRangeAndOptions(t *testing.T) {
 	if got := <-ch; got.n != 64 || got.capLen != 328 {
 		t.Errorf("payload %d bytes, caplen %d; want 64, 328", got.n, got.capLen)
 	}
-	if o := p.host.outstanding(t, 42); o.CopyRange != 64 {
+	if o := outstanding(t, p.host, 42); o.CopyRange != 64 {
 		t.Errorf("proc %+v", o)
 	}
 }
@@ -420,25 +419,14 @@ func TestCopyRangeAndOptions(t *testing.T) {
 // TestBridgedPhysInDev: traffic entering a bridge port reaches INPUT with the
 // bridge as InDev and the port (the VM's tap) as PhysInDev.
 func TestBridgedPhysInDev(t *testing.T) {
-	requireRoot(t)
+	nettest.RequireRoot(t)
 	p := newVMPair(t)
-	h := p.host.name
-	run(t, "ip", "-n", h, "addr", "flush", "dev", "tapq0")
-	run(t, "ip", "-n", h, "link", "add", "brq0", "type", "bridge")
-	run(t, "ip", "-n", h, "link", "set", "tapq0", "master", "brq0")
-	run(t, "ip", "-n", h, "addr", "add", "198.51.100.1/24", "dev", "brq0")
-	run(t, "ip", "-n", h, "link", "set", "brq0", "up")
-	var brIndex int
-	if err := p.host.do(func() error {
-		ifi, err := net.InterfaceByName("brq0")
-		if err == nil {
-			brIndex = ifi.Index
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	p.host.iptables(t, "-A", "INPUT", "-i", "brq0", "-p", "udp", "--dport", "6767", "-j", "NFQUEUE", "--queue-num", "42")
+	p.host.Run(t, "ip", "addr", "flush", "dev", "tapq0")
+	br := nettest.Bridge(t, p.host, "brq0")
+	p.host.MustLink(t, "tapq0").SetMaster(t, br)
+	br.AddAddr(t, netip.MustParsePrefix("198.51.100.1/24"))
+	brIndex := br.Index
+	p.host.Run(t, "iptables", "-A", "INPUT", "-i", "brq0", "-p", "udp", "--dport", "6767", "-j", "NFQUEUE", "--queue-num", "42")
 	q := openIn(t, p.host, Config{Queue: 42})
 	l, s := p.listen(t, 6767), p.sender(t, 6767)
 	ch := make(chan [2]uint32, 1)

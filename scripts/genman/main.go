@@ -7,7 +7,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +49,7 @@ func run(dir string) error {
 		return err
 	}
 	var nfdUsage bytes.Buffer
-	nfdhcpd.Main([]string{"nfdhcpd", "-h"}, func(string) string { return "" }, &nfdUsage)
+	nfdhcpd.Run(context.Background(), []string{"nfdhcpd", "-h"}, nil, nil, io.Discard, &nfdUsage)
 	for _, p := range []page{
 		{
 			name:    "diktyo-ifup",

@@ -27,7 +27,7 @@ import (
 // that name (through a symlink), it runs the real command.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == storeurl.HelperName {
-		os.Exit(ipamcli.Run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		os.Exit(ipamcli.Run(context.Background(), os.Args, os.Environ(), os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
