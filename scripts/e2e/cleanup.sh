@@ -32,11 +32,14 @@ cleanup() {
     grep -q qemu /proc/"$p"/cmdline 2>/dev/null && kill "$p"
   done
   [ -e $E2E_RUN/nfdhcpd-started ] && /etc/init.d/nfdhcpd stop >/dev/null 2>&1
+  [ -e $E2E_RUN/watch-started ] && /etc/init.d/diktyo-watch stop >/dev/null 2>&1
   if n2_alive; then
+    [ -e $E2E_RUN/watch-started ] && N2X /etc/init.d/diktyo-watch stop >/dev/null 2>&1
     [ -e $E2E_RUN/nfdhcpd-started ] && N2X /etc/init.d/nfdhcpd stop >/dev/null 2>&1
     N2X /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1
   fi
-  rm -f $E2E_RUN/nfdhcpd-started
+  rm -f $E2E_RUN/nfdhcpd-started $E2E_RUN/watch-started
+  [ -e $E2E_RUN/rm-watch-pid ] && rm -f /run/diktyo-watch.pid
   G /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1
   [ -s $E2E_RUN/sshd-n2.pid ] && kill "$(cat $E2E_RUN/sshd-n2.pid)" 2>/dev/null
   [ -s $E2E_RUN/sshd-n1.pid ] && kill "$(cat $E2E_RUN/sshd-n1.pid)" 2>/dev/null

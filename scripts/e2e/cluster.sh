@@ -120,6 +120,10 @@ node2_namespaces() {
     binds="$binds mount --bind $E2E_N2DIR$d $d;"
   done
   mkdir -p $E2E_N2DIR/etc; echo "e2e0000000000000000000000000n2" | md5sum | cut -c1-32 > $E2E_N2DIR/etc/machine-id
+  # diktyo-watch's pid file is directly in the shared /run: a private one
+  # (a bind mount needs the file to exist on node 1 as well)
+  [ -e /run/diktyo-watch.pid ] || { : > /run/diktyo-watch.pid; touch $E2E_RUN/rm-watch-pid; }
+  : > $E2E_N2DIR/diktyo-watch.pid
   cat > $E2E_N2DIR/sshd_config <<C
 # diktyo-e2e: sshd of node 2
 ListenAddress $N2_IP
@@ -144,6 +148,7 @@ set -e
 hostname n2
 $binds
 mount --bind $E2E_N2DIR/etc/machine-id /etc/machine-id
+mount --bind $E2E_N2DIR/diktyo-watch.pid /run/diktyo-watch.pid
 mount --bind $E2E_N2DIR/initd-ssh /etc/init.d/ssh
 echo \$\$ > $E2E_RUN/n2-holder.pid
 exec sleep infinity
@@ -180,4 +185,17 @@ nfdhcpd_start() {
     check "1 nfdhcpd runs on $node (init script)" on $node /etc/init.d/nfdhcpd status
   done
   check "1 the two nfdhcpd are distinct processes" test "$(G cat /run/nfdhcpd/nfdhcpd.pid)" != "$(N2X cat /run/nfdhcpd/nfdhcpd.pid)"
+}
+
+# watch_start: diktyo-ifup watch on each node, from the package's init
+# script, when the package ships one.
+watch_start() {
+  local node
+  [ -x /etc/init.d/diktyo-watch ] || { measure "1 the package ships no /etc/init.d/diktyo-watch: not started"; return 0; }
+  for node in $N1 $N2; do
+    on $node /etc/init.d/diktyo-watch start >>"$E2E_OUT/diktyo-watch-start.log" 2>&1
+    touch $E2E_RUN/watch-started
+    check "1 diktyo-watch runs on $node (init script)" on $node /etc/init.d/diktyo-watch status
+  done
+  check "1 the two diktyo-watch are distinct processes" test "$(G cat /run/diktyo-watch.pid)" != "$(N2X cat /run/diktyo-watch.pid)"
 }

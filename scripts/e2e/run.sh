@@ -39,6 +39,7 @@ step1_cluster() {
   node2_namespaces || { fail "1 node 2 namespaces"; return 1; }
   node2_add || { fail "1 gnt-node add (see node-add.log)"; return 1; }
   nfdhcpd_start
+  watch_start
   measure "1 cluster bring-up took $(since "$t0") s"
 }
 

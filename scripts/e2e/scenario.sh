@@ -148,6 +148,11 @@ migrate_once() {
 renew_ok() {
   local step=$1 node=$2 idx mac ip net ifc mark logmark t0 got
   logmark=$(on "$node" sh -c 'wc -l < /var/log/nfdhcpd/nfdhcpd.log')
+  # the DHCP frames on the node, as evidence when a renewal misbehaves
+  on "$node" timeout 60 tcpdump -i any -n -e -vv -l 'udp port 67 or udp port 68' \
+    > "$E2E_OUT/dhcp-$(tr ' ' _ <<<"$step").txt" 2>&1 &
+  local dump=$!
+  sleep 1
   while read -r idx mac ip net _; do
     ifc=$(guest_ifc $INST "$mac")
     mark=$(console_mark $INST); t0=$(now)
@@ -160,6 +165,7 @@ renew_ok() {
       fail "$step: NIC $idx ($ifc): no udhcpc renew event within 20 s"
     fi
   done < <(ganeti_nics $INST)
+  kill_tree $dump
   on "$node" tail -n +"$((logmark + 1))" /var/log/nfdhcpd/nfdhcpd.log > "$E2E_OUT/nfdhcpd-$(tr ' ' _ <<<"$step").log"
   while read -r idx mac ip net _; do
     check "$step: $node's nfdhcpd acked NIC $idx's renewal ($ip)" \
