@@ -31,13 +31,15 @@ cleanup() {
   for p in $(qemu_pids /run/ganeti) $(qemu_pids $E2E_N2DIR/run/ganeti); do
     grep -q qemu /proc/"$p"/cmdline 2>/dev/null && kill "$p"
   done
-  [ -e $E2E_RUN/nfdhcpd-started ] && /etc/init.d/nfdhcpd stop >/dev/null 2>&1
-  [ -e $E2E_RUN/watch-started ] && /etc/init.d/diktyo-watch stop >/dev/null 2>&1
+  # node 2 first: removing node 1's /run/diktyo-watch.pid (its init
+  # script does) also removes node 2's private pid file mounted over it
   if n2_alive; then
     [ -e $E2E_RUN/watch-started ] && N2X /etc/init.d/diktyo-watch stop >/dev/null 2>&1
     [ -e $E2E_RUN/nfdhcpd-started ] && N2X /etc/init.d/nfdhcpd stop >/dev/null 2>&1
     N2X /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1
   fi
+  [ -e $E2E_RUN/nfdhcpd-started ] && /etc/init.d/nfdhcpd stop >/dev/null 2>&1
+  [ -e $E2E_RUN/watch-started ] && /etc/init.d/diktyo-watch stop >/dev/null 2>&1
   rm -f $E2E_RUN/nfdhcpd-started $E2E_RUN/watch-started
   [ -e $E2E_RUN/rm-watch-pid ] && rm -f /run/diktyo-watch.pid
   G /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1

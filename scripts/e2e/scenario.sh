@@ -126,6 +126,9 @@ guest_addrs() {
 migrate_once() {
   local label=$1 target=$2 t0 mark
   pingers_start "$label"
+  # what the router hears (ARP, NDP) across the switch-over, as evidence
+  ip netns exec $NS_RT timeout 60 tcpdump -i up0 -n -e -l 'arp or icmp6' > "$E2E_OUT/router-$label.txt" 2>&1 &
+  local dump=$!
   sleep 2
   t0=$(now)
   if ! G gnt-instance migrate -f $INST </dev/null >"$E2E_OUT/migrate-$label.log" 2>&1; then
@@ -135,6 +138,9 @@ migrate_once() {
   echo "$target" > $E2E_RUN/console-$INST.node
   sleep 4
   pingers_stop "$label" "$t0"
+  kill_tree $dump
+  { echo "# router's neighbours after $label"; ip -n $NS_RT neigh; ip -n $NS_RT -6 neigh; } >> "$E2E_OUT/router-$label.txt"
+  outside_pings_ok "4 after $label"
   check_eq "4 $label: Ganeti's primary" "$target" "$(ganeti_field $INST pnode)"
   check_state "4 after $label" $INST
   mark=$(console_mark $INST)
