@@ -19,8 +19,8 @@ pinger() {
 }
 
 # pingers_stop LABEL T0: stop them (SIGINT: ping prints its summary) and
-# report per path: lost pings and the outage (longest gap between two
-# replies, less the interval), relative to T0 (the switch-over's start).
+# report per path: lost pings and the outage (the longest run of lost
+# pings times the interval), dated relative to T0 (the switch-over's start).
 pingers_stop() {
   local label=$1 t0=$2 path f
   for path in routed4 routed6 bridged4; do
@@ -41,32 +41,40 @@ pingers_stop() {
   done
 }
 
-# ping_losses FILE T0: "sent=N lost=M outage=S lost_seqs=... at=+X s".
+# ping_losses FILE T0: "sent=N lost=M lost_seqs=A-B,... outage=S from=+X s"
+# (X: when the longest run of losses began, after T0).
 ping_losses() {
   /usr/bin/python3 - "$1" "$2" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 t0 = float(sys.argv[2])
 got = {}
-for m in re.finditer(r"^\[(\d+\.\d+)\].*icmp_seq=(\d+) ", text, re.M):
+for m in re.finditer(r"^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+) ", text, re.M):
     got.setdefault(int(m.group(2)), float(m.group(1)))
 sent = re.search(r"(\d+) packets transmitted", text)
 sent = int(sent.group(1)) if sent else (max(got) if got else 0)
 if sent and sent not in got:
     sent -= 1  # the last one was still in flight when ping was stopped
 lost = sorted(set(range(1, sent + 1)) - set(got))
-times = [got[s] for s in sorted(got)]
-gap, at = 0.0, None
-for a, b in zip(times, times[1:]):
-    if b - a > gap:
-        gap, at = b - a, a
-outage = max(0.0, gap - 0.2)
+# runs of consecutive lost sequence numbers; the outage is the longest
+# run times the interval, dated by the reply before it
 runs, start = [], None
 for i, s in enumerate(lost):
     if start is None: start = s
     if i + 1 == len(lost) or lost[i + 1] != s + 1:
-        runs.append(f"{start}-{s}" if s != start else f"{s}"); start = None
-where = f" at=+{at - t0:.1f}s" if at is not None and lost else ""
-print(f"sent={sent} lost={len(lost)} outage={outage:.1f}s lost_seqs={','.join(runs) or '-'}{where}")
+        runs.append((start, s)); start = None
+text_runs = ",".join(f"{a}-{b}" if a != b else f"{a}" for a, b in runs) or "-"
+out = f"sent={sent} lost={len(lost)} lost_seqs={text_runs}"
+if runs:
+    a, b = max(runs, key=lambda r: r[1] - r[0])
+    out += f" outage={(b - a + 1) * 0.2:.1f}s"
+    before = [got[s] for s in got if s < a]
+    if before:
+        out += f" from=+{max(before) + 0.2 - t0:.1f}s"
+    if b == sent:
+        out += " (not over when the pings stopped)"
+else:
+    out += " outage=0.0s"
+print(out)
 PY
 }
