@@ -4,7 +4,9 @@
 # reply is a lost ping.
 
 # pingers_start LABEL: the router pings the guest's routed IPv4 and IPv6,
-# the bridged peer its bridged IPv4, each into $E2E_OUT/ping-LABEL-PATH.txt.
+# the bridged peer its bridged IPv4, each into $E2E_OUT/ping-LABEL-PATH.txt
+# (-O: a ping without reply is reported, so the file shows whether the
+# path answers now).
 pingers_start() {
   local label=$1 r4 r6 b4
   read -r r4 r6 b4 <<<"$(guest_addrs $INST)"
@@ -14,7 +16,7 @@ pingers_start() {
 }
 
 pinger() {
-  ip netns exec "$3" ping -D -n -i 0.2 -W 1 "$4" > "$E2E_OUT/ping-$1-$2.txt" 2>&1 &
+  ip netns exec "$3" ping -D -O -n -i 0.2 -W 1 "$4" > "$E2E_OUT/ping-$1-$2.txt" 2>&1 &
   echo $! > $E2E_RUN/ping-"$2".pid
 }
 
@@ -23,6 +25,11 @@ pinger() {
 # pings times the interval), dated relative to T0 (the switch-over's start).
 pingers_stop() {
   local label=$1 t0=$2 path f
+  # let an outage run its course (up to E2E_OUTAGE_MAX s) to measure it
+  for path in routed4 routed6 bridged4; do
+    wait_for "${E2E_OUTAGE_MAX:-60}" answering "$E2E_OUT/ping-$label-$path.txt" ||
+      echo "pings of $path still unanswered after ${E2E_OUTAGE_MAX:-60} s more"
+  done
   for path in routed4 routed6 bridged4; do
     kill -INT "$(cat $E2E_RUN/ping-$path.pid)" 2>/dev/null
   done
@@ -40,6 +47,9 @@ pingers_stop() {
     fi
   done
 }
+
+# answering FILE: the latest ping of FILE got its reply.
+answering() { grep 'icmp_seq=' "$1" | tail -1 | grep -q ' bytes from '; }
 
 # ping_losses FILE T0: "sent=N lost=M lost_seqs=A-B,... outage=S from=+X s"
 # (X: when the longest run of losses began, after T0).

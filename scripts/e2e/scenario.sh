@@ -208,6 +208,7 @@ restart_ok() {
   gnt "$step" "$(tr ' ' _ <<<"$step")" "$@" || return 1
   guest_boot_ok "$step" $INST "$mark" "$t0"
   check_state "$step" $INST
+  outside_pings_ok "$step"
 }
 
 step6_hotplug() {
@@ -273,23 +274,30 @@ nothing_left() {
   done
 }
 
+# add_second IP [OPTION...]: try to add a second instance whose routed NIC
+# asks for IP; prints the job's output.
+add_second() {
+  local ip=$1; shift
+  G gnt-instance add -H kvm -t diskless -o $OS_NAME --no-install --no-name-check --no-ip-check \
+    "$@" -B memory=128M,vcpus=1 --net 0:network=$ROUTED,ip="$ip" -n $N1 $INST2 </dev/null 2>&1
+}
+inst2_absent() { test "$(G gnt-instance list --no-headers -o name $INST2 2>/dev/null)" = ""; }
+
 step7_conflict() {
   log "7. an address already held is refused by diktyo's pre hook"
   local held out extra=198.18.100.200
   held=$(ganeti_nics $INST | awk '$1==0 {print $3}')
-  out=$(G gnt-instance add -H kvm -t diskless -o $OS_NAME --no-install --no-name-check --no-ip-check \
-    --no-conflicts-check -B memory=128M,vcpus=1 --net 0:network=$ROUTED,ip="$held" -n $N1 $INST2 </dev/null 2>&1)
+  out=$(add_second "$held" --no-conflicts-check)
   echo "$out" > "$E2E_OUT/conflict-held.log"
-  check "7 instance add with $INST's address $held fails" test "$(G gnt-instance list --no-headers -o name $INST2 2>/dev/null)" = ""
+  check "7 instance add with $INST's address $held fails" inst2_absent
   # Ganeti refuses an address its own network holds before any hook runs,
   # even with --no-conflicts-check: diktyo's hook is not reached.
   check "7 Ganeti itself refuses $held (held in its network): 'already in use'" \
     grep -q "IP address $held already in use" <<<"$out"
   diktyo-ipam ip reserve --owner=outside:0 $ROUTED $extra >/dev/null
-  out=$(G gnt-instance add -H kvm -t diskless -o $OS_NAME --no-install --no-name-check --no-ip-check \
-    -B memory=128M,vcpus=1 --net 0:network=$ROUTED,ip=$extra -n $N1 $INST2 </dev/null 2>&1)
+  out=$(add_second $extra)
   echo "$out" > "$E2E_OUT/conflict-pool-only.log"
-  check "7 instance add with $extra, reserved only in diktyo's pool, fails" test "$(G gnt-instance list --no-headers -o name $INST2 2>/dev/null)" = ""
+  check "7 instance add with $extra, reserved only in diktyo's pool, fails" inst2_absent
   check "7 the job log has diktyo-hook's refusal naming $extra and its holder outside:0" \
     grep -Eq "diktyo-hook: .*refused: $INST2 NIC 0: $extra in $ROUTED is held by outside" <<<"$out"
   diktyo-ipam ip release --owner=outside:0 $ROUTED $extra >/dev/null
