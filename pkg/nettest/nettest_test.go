@@ -65,6 +65,16 @@ func TestVethBridge(t *testing.T) {
 	// A bridge takes the lowest MAC of its ports: read it again.
 	guest.AddNeigh(t, "eth0", netip.MustParseAddr("198.51.100.1"), host.MustLink(t, br.Name).MAC)
 	udpRoundTrip(t, host, netip.MustParseAddr("198.51.100.1"), guest)
+	if err := guest.Ping("198.51.100.1", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Echo("198.51.100.1", "198.51.100.2", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing answers for an address nobody has.
+	if err := guest.Ping("198.51.100.99", time.Second); err == nil {
+		t.Fatal("ping of an absent address answered")
+	}
 	if got := guest.MustLink(t, "eth0").MAC; got.String() != vmMAC.String() {
 		t.Fatalf("VM MAC %v", got)
 	}
