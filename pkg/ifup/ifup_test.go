@@ -19,7 +19,9 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
@@ -489,7 +491,7 @@ func TestShow(t *testing.T) {
 			t.Errorf("show --json has no %s:\n%s", want, g.out)
 		}
 	}
-	if err := g.run([]string{"diktyo-ifup", "show", "../x"}, nil); !errors.Is(err, netplan.ErrInvalid) {
+	if err := g.run([]string{"diktyo-ifup", "show", "../x"}, nil); !errors.Is(err, ifname.ErrInvalid) {
 		t.Fatalf("show ../x: %v", err)
 	}
 }
@@ -506,7 +508,7 @@ func TestLockTimeout(t *testing.T) {
 	}
 	defer l.unlock(false)
 	err = g.up(routedEnv, nil)
-	if !errors.Is(err, ErrLockTimeout) || !strings.HasPrefix(err.Error(), "tap1: ") {
+	if !errors.Is(err, flock.ErrTimeout) || !strings.HasPrefix(err.Error(), "tap1: ") {
 		t.Fatalf("err = %v", err)
 	}
 }
