@@ -53,36 +53,26 @@ func update(t *testing.T, p *ipam.Pool, fn func(tx *ipam.Txn) error) {
 	}
 }
 
-// holdings lists "net ip kind owner" of every taken address, system
-// addresses left out.
+// holdings lists "net ip kind owner" of every reservation and "net MAC
+// mac instance owner" of every MAC, system addresses left out (the
+// pool's own Export walks them).
 func holdings(t *testing.T, p *ipam.Pool) []string {
 	t.Helper()
-	var out []string
-	err := p.View(context.Background(), func(tx *ipam.Txn) error {
-		nets, err := tx.Networks()
-		if err != nil {
-			return err
-		}
-		for _, n := range nets {
-			hs, err := tx.Holdings(n.Name)
-			if err != nil {
-				return err
-			}
-			for _, h := range hs {
-				switch h.Kind {
-				case ipam.KindInstance, ipam.KindExternal:
-					what := h.IP.String()
-					if h.MAC != "" {
-						what = "MAC " + h.MAC
-					}
-					out = append(out, strings.TrimSpace(h.Network+" "+what+" "+string(h.Kind)+" "+h.Owner.String()))
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	var d *ipam.Dump
+	if err := p.View(context.Background(), func(tx *ipam.Txn) (err error) {
+		d, err = tx.Export()
+		return err
+	}); err != nil {
 		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range d.Networks {
+		for _, r := range n.Reservations {
+			out = append(out, strings.TrimSpace(n.Name+" "+r.IP.String()+" "+string(r.Kind)+" "+r.Owner.String()))
+		}
+		for _, m := range n.MACs {
+			out = append(out, n.Name+" MAC "+m.MAC+" "+string(ipam.KindInstance)+" "+m.Owner.String())
+		}
 	}
 	return out
 }
