@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/firewall/firewalltest"
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/hook"
 	"github.com/diktyo/diktyo/pkg/nettest"
@@ -25,20 +25,8 @@ func hostNode(t *testing.T, name string, router *nettest.NS, routerPort, uplinkH
 	t.Helper()
 	nettest.RequireRoot(t, "nft")
 	n := newNode(t, name, nettest.NewNS(t, "hk"))
-	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding", "net/ipv6/conf/all/forwarding"} {
-		n.ns.Sysctl(t, k, "1")
-	}
-	// Init with diktyo-ifup's queue configuration (QUEUE_BYPASS=yes in
-	// the node's config), as on a host whose tables its first up created.
-	steer := firewall.DefaultSteering()
-	steer.Bypass = true
-	fw, err := firewall.New(firewall.Options{NetNS: n.ns.Fd(), Steerings: []firewall.Steering{steer}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Init(); err != nil {
-		t.Fatal(err)
-	}
+	// QUEUE_BYPASS=yes is in the node's config too.
+	firewalltest.Host(t, n.ns)
 	br := nettest.Bridge(t, n.ns, "gntbr0")
 	// A fixed MAC and a port of its own, as on a real host: otherwise the
 	// bridge's MAC and carrier follow the taps that come and go.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/firewall/firewalltest"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
@@ -65,22 +65,9 @@ func newHost(t *testing.T) *host {
 	if err := os.WriteFile(h.config, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding", "net/ipv6/conf/all/forwarding"} {
-		h.ns.Sysctl(t, k, "1")
-	}
-	// diktyo's tables exist on a configured host; per-NIC state is what
-	// the snapshots compare.
-	// Init with diktyo-ifup's queue configuration (QUEUE_BYPASS=yes), as
-	// on a host whose tables its first up created.
-	steer := firewall.DefaultSteering()
-	steer.Bypass = true
-	fw, err := firewall.New(firewall.Options{NetNS: h.ns.Fd(), Steerings: []firewall.Steering{steer}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Init(); err != nil {
-		t.Fatal(err)
-	}
+	// diktyo's tables exist on a configured host (QUEUE_BYPASS=yes above);
+	// per-NIC state is what the snapshots compare.
+	firewalltest.Host(t, h.ns)
 	return h
 }
 
