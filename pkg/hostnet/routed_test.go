@@ -200,14 +200,7 @@ func TestRoutedCompletesInterrupted(t *testing.T) {
 	mac := net.HardwareAddr{0xaa, 0, 0, 0, 0, 0x21}
 	e.addVM(t, tap, mac)
 	a := e.host.applier(t, Options{})
-	objects := func() string {
-		var s string
-		for _, cmd := range [][]string{{"-4", "rule"}, {"-6", "rule"}, {"neigh", "show", "proxy"},
-			{"-4", "route", "show", "table", "100"}, {"-6", "route", "show", "table", "100"}} {
-			s += e.host.ip(t, cmd...)
-		}
-		return s
-	}
+	objects := func() string { return e.host.routedObjects(t, "100") }
 	before, beforeAll := objects(), e.host.snapshot(t, tap, uplinkName)
 	plan := routedPlan(tap, testTable, uplinkName, netip.MustParseAddr("198.51.100.21"), mac)
 	half := plan
@@ -333,14 +326,7 @@ func TestRemoveAfterTapGone(t *testing.T) {
 	mac := net.HardwareAddr{0xaa, 0, 0, 0, 0, 0x41}
 	e.addVM(t, tap, mac)
 	a := e.host.applier(t, Options{})
-	objects := func() string {
-		var s string
-		for _, cmd := range [][]string{{"-4", "rule"}, {"-6", "rule"}, {"neigh", "show", "proxy"},
-			{"-4", "route", "show", "table", "all"}, {"-6", "route", "show", "table", "100"}} {
-			s += e.host.ip(t, cmd...)
-		}
-		return s
-	}
+	objects := func() string { return e.host.routedObjects(t, "all") }
 	before := objects()
 	rec, err := a.Apply(routedPlan(tap, testTable, uplinkName, netip.MustParseAddr("198.51.100.41"), mac))
 	if err != nil {
@@ -351,4 +337,17 @@ func TestRemoveAfterTapGone(t *testing.T) {
 		t.Fatalf("Remove: %v", err)
 	}
 	sameSnapshot(t, "after Remove", before, objects())
+}
+
+// routedObjects lists what a routed NIC adds to the host besides links
+// and sysctls: rules, proxy neighbours, the IPv6 routes of table 100 and
+// the IPv4 routes of table4 (a number, or "all").
+func (n *testNS) routedObjects(t testing.TB, table4 string) string {
+	t.Helper()
+	var s string
+	for _, cmd := range [][]string{{"-4", "rule"}, {"-6", "rule"}, {"neigh", "show", "proxy"},
+		{"-4", "route", "show", "table", table4}, {"-6", "route", "show", "table", "100"}} {
+		s += n.ip(t, cmd...)
+	}
+	return s
 }
