@@ -265,3 +265,16 @@ func udpRoundTrip(t *testing.T, host *NS, addr netip.Addr, guest *NS) {
 	}
 	t.Fatal("no datagram arrived within 30s")
 }
+
+func TestDaemonDir(t *testing.T) {
+	root, bindings := DaemonDir(t, "nettest-")
+	for _, d := range []string{root, bindings} {
+		st, err := os.Stat(d)
+		if err != nil || !st.IsDir() || st.Mode().Perm()&0o005 != 0o005 {
+			t.Errorf("%s: %v %v, want a directory every user can read", d, st.Mode(), err)
+		}
+	}
+	if filepath.Dir(bindings) != root {
+		t.Errorf("bindings %s not in %s", bindings, root)
+	}
+}

@@ -205,3 +205,24 @@ func sysctlPath(key string) string {
 	}
 	return filepath.Join("/proc/sys", key)
 }
+
+// DaemonDir returns a new directory, removed at cleanup, holding an empty
+// "bindings" directory, both readable by every user: a daemon under test
+// that drops root (to nobody) still reads its files there, which it
+// cannot under t.TempDir (whose parent is private to root).
+func DaemonDir(t testing.TB, prefix string) (root, bindings string) {
+	t.Helper()
+	root, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	bindings = filepath.Join(root, "bindings")
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(bindings, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, bindings
+}
