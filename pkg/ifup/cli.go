@@ -16,6 +16,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/osenv"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -40,7 +41,7 @@ func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return 0
 	}
 	level := slog.LevelWarn
-	if envMap(env)["DIKTYO_DEBUG"] != "" {
+	if osenv.Map(env)["DIKTYO_DEBUG"] != "" {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -153,7 +154,7 @@ func (r *Runner) cmdUp(ctx context.Context, argv, args, environ []string) error 
 		}
 		environ, args = file, args[2:]
 	}
-	m := envMap(environ)
+	m := osenv.Map(environ)
 	if len(args) > 1 || (len(args) == 1 && strings.HasPrefix(args[0], "-")) {
 		return fmt.Errorf("%w: up [--env FILE] [TAP]", ErrUsage)
 	}
@@ -174,7 +175,7 @@ func (r *Runner) cmdUp(ctx context.Context, argv, args, environ []string) error 
 }
 
 func (r *Runner) cmdDown(ctx context.Context, args, environ []string) error {
-	m := envMap(environ)
+	m := osenv.Map(environ)
 	tap := m["INTERFACE"]
 	switch {
 	case len(args) >= 1 && !strings.HasPrefix(args[0], "-"):
@@ -265,14 +266,4 @@ func addrs6(p *netplan.Plan) string {
 		}
 	}
 	return "-"
-}
-
-func envMap(environ []string) map[string]string {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }

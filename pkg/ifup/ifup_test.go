@@ -24,6 +24,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/osenv"
 )
 
 const ganetiDir = "../../testdata/ganeti/kvm"
@@ -70,7 +71,7 @@ func environ(t *testing.T, file string, over map[string]string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := envMap(env)
+	m := osenv.Map(env)
 	for k, v := range over {
 		if v == "" {
 			delete(m, k)
