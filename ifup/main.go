@@ -1,7 +1,7 @@
 // Command diktyo-ifup wires a Ganeti KVM NIC on its host: installed as
 // /etc/ganeti/kvm-vif-bridge (and kvm-ifup-custom / kvm-ifdown-custom for
 // GRNET-patched Ganeti) it sets the NIC in $INTERFACE up or down; as
-// diktyo-ifup it takes the subcommands up, down, reconcile and show. All
+// diktyo-ifup it takes the subcommands up, down, reconcile, watch and show. All
 // logic is in pkg/ifup (ifup.Run).
 package main
 
@@ -17,7 +17,7 @@ import (
 func main() {
 	ctx, stop := context.Background(), context.CancelFunc(func() {})
 	if ifup.Interruptible(os.Args) {
-		// Only reconcile watches its context; an up or down keeps the
+		// Only reconcile and watch watch their context; an up or down keeps the
 		// default signal actions (see ifup.Interruptible).
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	}

@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/osenv"
 	"github.com/diktyo/diktyo/pkg/version"
@@ -44,10 +44,10 @@ func Run(ctx context.Context, argv, environ []string, stdin io.Reader, stdout, s
 	if version.Handle(argv, Name, stdout) {
 		return ExitOK
 	}
-	if len(argv) > 1 && argv[1] == hostnet.AnnounceSubcommand {
+	if len(argv) > 1 && argv[1] == announce.Subcommand {
 		// The detached announcer that re-announcing NICs spawns (this very
 		// binary, see hook below).
-		if err := hostnet.RunAnnounce(argv[2:]); err != nil {
+		if err := announce.Run(argv[2:]); err != nil {
 			return ExitError
 		}
 		return ExitOK
@@ -167,8 +167,8 @@ func hook(ctx context.Context, environ []string, env map[string]string, db, node
 		node = NodeName(func(k string) string { return env[k] }, osenv.Map(environ)["GANETI_DATA_DIR"])
 	}
 	// This binary sends re-announcements as its own detached child
-	// (Run handles hostnet.AnnounceSubcommand).
-	announcer := &hostnet.SpawnCommand{Args: []string{"diktyo-hook", hostnet.AnnounceSubcommand}}
+	// (Run handles announce.Subcommand).
+	announcer := &announce.Command{Args: []string{"diktyo-hook", announce.Subcommand}}
 	if err := Handle(ctx, environ, System(cfg, log, node, db, announcer)); err != nil {
 		log.Error(err.Error())
 		return ExitError

@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ganetisync"
-	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
@@ -53,7 +53,7 @@ func OpenStore(cfg *ifupconf.Config, loc string, create bool) (ipam.Store, error
 // (ifup.NewSystem: netlink and nftables), Ganeti through its gnt-*
 // commands. announcer is passed to ifup.NewSystem (the detached sender
 // of re-announcements).
-func System(cfg *ifupconf.Config, log *slog.Logger, node, dbPath string, announcer *hostnet.SpawnCommand) Deps {
+func System(cfg *ifupconf.Config, log *slog.Logger, node, dbPath string, announcer *announce.Command) Deps {
 	return Deps{
 		Config:   cfg,
 		Node:     node,

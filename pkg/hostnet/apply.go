@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ip6frame"
 	"github.com/diktyo/diktyo/pkg/mac"
@@ -316,7 +317,9 @@ func (s *applyState) proxyNeighs(h netplan.Host) error {
 }
 
 // announce sends the gratuitous ARPs and unsolicited NAs; failures to send
-// are logged, not returned.
+// are logged, not returned. Detached ones leave once the VM has sent a
+// frame on its tap (at once when it already has): before that the VM does
+// not run here, as on the target of a live migration.
 func (s *applyState) announce(h netplan.Host) error {
 	for _, an := range h.Announce {
 		dev, _ := s.link(an.Dev)
@@ -326,7 +329,7 @@ func (s *applyState) announce(h netplan.Host) error {
 		}
 		switch an.Kind {
 		case netplan.GratuitousARP:
-			s.buf = BuildGratuitousARP(s.buf[:0], attrs.HardwareAddr, an.Addr)
+			s.buf = announce.GratuitousARP(s.buf[:0], attrs.HardwareAddr, an.Addr)
 		case netplan.UnsolicitedNA:
 			s.buf = ip6frame.AppendUnsolicitedNA(s.buf[:0], attrs.HardwareAddr, an.Addr)
 		}
@@ -336,7 +339,11 @@ func (s *applyState) announce(h netplan.Host) error {
 	}
 	// Detached announcements leave now, not at Close: the caller may exec
 	// another program (IFUP_EXTRA_SCRIPT) and never close.
-	if err := s.a.Flush(); err != nil {
+	tapIndex := 0
+	if tl, err := s.link(h.Tap.Name); err == nil {
+		tapIndex = tl.Attrs().Index
+	}
+	if err := s.a.flushAfter(tapIndex); err != nil {
 		s.a.log.Warn("announcements not sent", "tap", s.tap, "err", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package hostnet
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,11 +13,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/eui64"
 )
 
 // The test binary re-executed as the detached announcer: with
-// announceChildEnv set it runs RunAnnounce on its arguments instead of
+// announceChildEnv set it runs announce.Run on its arguments instead of
 // the tests, then writes what it looked like (session, descriptors) to
 // the file named by announceReportEnv, if any.
 const (
@@ -28,7 +28,7 @@ const (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(announceChildEnv) == "1" {
-		err := RunAnnounce(os.Args[1:])
+		err := announce.Run(os.Args[1:])
 		if path := os.Getenv(announceReportEnv); path != "" {
 			writeChildReport(path, err)
 		}
@@ -56,78 +56,20 @@ func writeChildReport(path string, runErr error) {
 }
 
 // childCommand is the test binary as the announcer.
-func childCommand(report string, extra ...string) SpawnCommand {
-	return SpawnCommand{
+func childCommand(report string, extra ...string) announce.Command {
+	return announce.Command{
 		Path: "/proc/self/exe",
 		Args: append([]string{"hostnet.test"}, extra...),
 		Env:  []string{announceChildEnv + "=1", announceReportEnv + "=" + report},
 	}
 }
 
-func TestSpawnSenderCollects(t *testing.T) {
-	s := NewSpawnSender(SpawnCommand{Path: "/nonexistent/announcer"}, nil)
-	frame := make([]byte, 60)
-	for _, c := range []struct{ idx, n int }{{0, 60}, {-1, 60}, {1, 13}, {1, 0}} {
-		if err := s.SendFrame(c.idx, frame[:c.n]); !errors.Is(err, ErrAnnounce) {
-			t.Errorf("SendFrame(%d, %d bytes) = %v, want ErrAnnounce", c.idx, c.n, err)
-		}
-	}
-	if err := s.SendFrame(3, make([]byte, 1515)); !errors.Is(err, ErrAnnounce) {
-		t.Errorf("oversized frame: %v", err)
-	}
-	if err := s.SendFrame(3, frame); err != nil {
-		t.Fatal(err)
-	}
-	if s.Pending() != 1 {
-		t.Errorf("Pending = %d", s.Pending())
-	}
-	// A child that cannot start is an error; the frames are dropped.
-	if err := s.Spawn(); err == nil {
-		t.Error("Spawn of a missing executable succeeded")
-	}
-	if s.Pending() != 0 {
-		t.Errorf("Pending after Spawn = %d", s.Pending())
-	}
-	if err := s.Spawn(); err != nil {
-		t.Errorf("Spawn with nothing pending: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Errorf("Close: %v", err)
-	}
-	if err := s.SendFrame(3, frame); !errors.Is(err, ErrAnnounce) {
-		t.Errorf("SendFrame after Close = %v", err)
-	}
-	// The default child is this binary, which in a test cannot announce:
-	// New falls back to the in-process sender.
-}
-
-func TestRunAnnounceArgs(t *testing.T) {
-	lg := &syslogger{}
-	for _, args := range [][]string{
-		{"-count", "0", "1:" + strings.Repeat("00", 60)},
-		{"-count", "11", "1:" + strings.Repeat("00", 60)},
-		{"-interval", "-1s", "1:" + strings.Repeat("00", 60)},
-		{"-bogus"},
-		{"1"},
-		{"x:00"},
-		{"0:" + strings.Repeat("00", 60)},
-		{"1:" + strings.Repeat("00", 13)},
-		{"1:" + strings.Repeat("00", 1515)},
-		{"1:zz"},
-	} {
-		if err := runAnnounce(args, lg); !errors.Is(err, ErrAnnounce) {
-			t.Errorf("runAnnounce(%.40q) = %v, want ErrAnnounce", args, err)
-		}
-	}
-	if err := runAnnounce(nil, lg); err != nil {
-		t.Errorf("no frames: %v", err)
-	}
-}
-
 // TestDetachedAnnounce applies a routed NIC with detached announcements:
 // the test binary, re-executed as the announcer from the namespace's
-// thread, must send the GARP and the NA on the uplink three times, from
-// a new session with nothing but /dev/null inherited.
+// thread, must send the GARP and the NA on the uplink three times once
+// the VM has sent a frame on its tap (its IPv6 start-up frames), from a
+// new session with nothing but /dev/null inherited. (pkg/announce tests
+// the wait itself.)
 func TestDetachedAnnounce(t *testing.T) {
 	needRoot(t)
 	e := newRoutedEnv(t)
@@ -138,8 +80,8 @@ func TestDetachedAnnounce(t *testing.T) {
 	e.addVM(t, tap, vmMAC)
 	report := filepath.Join(t.TempDir(), "report")
 	a := e.host.applier(t, Options{Detach: ptr(childCommand(report, "-interval", "200ms"))})
-	if _, ok := a.sender.(*SpawnSender); !ok {
-		t.Fatalf("sender is %T, want *SpawnSender", a.sender)
+	if _, ok := a.sender.(*announce.Spawner); !ok {
+		t.Fatalf("sender is %T, want *announce.Spawner", a.sender)
 	}
 	upl, err := a.LinkFacts(uplinkName)
 	if err != nil {
@@ -207,26 +149,3 @@ func TestDetachedAnnounce(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// BenchmarkSpawn is the parent's cost of handing two frames to a
-// detached announcer (fork, exec, return), from a namespace's thread.
-// The children stay zombies until the test binary exits (ifup exits at
-// once and init reaps them): run it with a fixed -benchtime such as 300x.
-func BenchmarkSpawn(b *testing.B) {
-	needRoot(b)
-	ns := newNS(b, "spawn")
-	runner, err := StartNetNS(ns.h, 10*time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { runner.Close() })
-	s := NewSpawnSender(childCommand("", "-count", "1"), runner.Run)
-	frame := BuildGratuitousARP(nil, net.HardwareAddr{2, 0, 0, 0, 0, 1}, netip.MustParseAddr("198.51.100.1"))
-	for b.Loop() {
-		_ = s.SendFrame(1, frame)
-		_ = s.SendFrame(1, frame)
-		if err := s.Spawn(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

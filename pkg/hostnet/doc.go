@@ -43,9 +43,8 @@
 //   - Announcements are best effort: a failed send is logged, not fatal
 //     (the VM is still reachable once neighbour caches expire); a missing
 //     announce device is an error. With Options.Detach they are sent by a
-//     detached child (SpawnSender, RunAnnounce), three times a second
-//     apart, while the caller returns at once: closing an AF_PACKET socket
-//     costs an RCU grace period (~16 ms), also at process exit.
+//     detached child (pkg/announce), once the VM has sent a frame on its
+//     tap, three times a second apart, while the caller returns at once.
 //
 // It must never import the planner's inputs (pkg/ganeti, config), stores
 // or nftables: it applies values, it does not decide them (pkg/ovsflow,

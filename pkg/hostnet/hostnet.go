@@ -12,6 +12,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/diktyo/diktyo/pkg/announce"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -39,15 +41,15 @@ type Options struct {
 	// network namespace).
 	Sysctl Sysctl
 	// Sender sends announcement frames (nil: see Detach).
-	Sender FrameSender
-	// Detach, when Sender is nil, makes announcements detached: a
-	// SpawnSender of this command collects them and the end of Apply (or
-	// Flush, Close) starts one child process that sends them, without
-	// waiting for it. nil, or
-	// the default command (Path "") in a test binary, which cannot run it:
-	// an AF_PACKET socket of the current network namespace, opened on
-	// first use, sends them in-process.
-	Detach *SpawnCommand
+	Sender announce.Sender
+	// Detach, when Sender is nil, makes announcements detached: an
+	// announce.Spawner of this command collects them and the end of Apply
+	// (or Flush, Close) starts one child process that sends them, without
+	// waiting for it; the child of an Apply that sets up a tap waits for
+	// the VM's first frame on it (see pkg/announce). nil: an
+	// announce.Socket of the current network namespace, opened on first
+	// use, sends them in-process at once.
+	Detach *announce.Command
 	// StateDir holds what several NICs share: the last uplink found per
 	// table and family (files uplink-TABLE-vFAMILY), so that Uplink checks
 	// it with a dump of that device's routes instead of dumping the whole
@@ -81,7 +83,7 @@ type Applier struct {
 	nl       *netlink.Handle
 	links    *linkReader // nil: read devices through nl
 	sysctl   Sysctl
-	sender   FrameSender
+	sender   announce.Sender
 	ovs      func(args ...string) ([]byte, error)
 	ofctl    func(stdin []byte, args ...string) ([]byte, error)
 	ovsDB    string
@@ -142,11 +144,11 @@ func New(opts Options) (*Applier, error) {
 	}
 	if a.sender == nil {
 		if opts.Detach != nil {
-			s := NewSpawnSender(*opts.Detach, nil)
+			s := announce.NewSpawner(*opts.Detach, nil)
 			a.sender = s
 			a.closers = append(a.closers, s.Close)
 		} else {
-			s := &packetSender{open: func(f func() error) error { return f() }}
+			s := announce.NewSocket(nil, 0)
 			a.sender = s
 			a.closers = append(a.closers, s.Close)
 		}
@@ -215,13 +217,13 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 		opts.Sysctl = NetNSSysctl{NS: runner}
 	}
 	if opts.Sender == nil {
-		// Closed before the runner: a SpawnSender starts its child there.
+		// Closed before the runner: a Spawner starts its child there.
 		if opts.Detach != nil {
-			s := NewSpawnSender(*opts.Detach, runner.Run)
+			s := announce.NewSpawner(*opts.Detach, runner.Run)
 			opts.Sender = s
 			closers = append(closers, s.Close)
 		} else {
-			s := &packetSender{open: runner.Run}
+			s := announce.NewSocket(runner.Run, 0)
 			opts.Sender = s
 			closers = append(closers, s.Close)
 		}
@@ -236,12 +238,16 @@ func NewAt(ns netns.NsHandle, opts Options) (*Applier, error) {
 }
 
 // Flush starts the sending of the announcements collected so far when
-// they are detached (Options.Detach, or a Sender with a Spawn method such
-// as SpawnSender); otherwise they were sent already and it does nothing.
-// Close flushes too.
-func (a *Applier) Flush() error {
-	if s, ok := a.sender.(interface{ Spawn() error }); ok {
-		return s.Spawn()
+// they are detached (Options.Detach, or a Sender with a SpawnAfter method
+// such as announce.Spawner), without waiting for a VM; otherwise they
+// were sent already and it does nothing. Close flushes too.
+func (a *Applier) Flush() error { return a.flushAfter(0) }
+
+// flushAfter is Flush, the child waiting first for the VM's first frame
+// on tapIndex (when > 0).
+func (a *Applier) flushAfter(tapIndex int) error {
+	if s, ok := a.sender.(interface{ SpawnAfter(int) error }); ok {
+		return s.SpawnAfter(tapIndex)
 	}
 	return nil
 }

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ganeti"
-	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
 	"github.com/diktyo/diktyo/pkg/osenv"
+	"github.com/diktyo/diktyo/pkg/syslog"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -33,18 +34,28 @@ func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	if version.Handle(args, Name, stdout) {
 		return 0
 	}
-	if len(args) > 1 && args[1] == hostnet.AnnounceSubcommand {
+	if len(args) > 1 && args[1] == announce.Subcommand {
 		// The detached announcer spawned by an up: no config, no Runner.
-		if err := hostnet.RunAnnounce(args[2:]); err != nil {
+		if err := announce.Run(args[2:]); err != nil {
 			return 1
 		}
 		return 0
 	}
 	level := slog.LevelWarn
+	if Daemon(args) {
+		level = slog.LevelInfo
+	}
 	if osenv.Map(env)["DIKTYO_DEBUG"] != "" {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if Daemon(args) {
+		if w, err := syslog.Dial(syslog.DefaultPath, Name, 0); err == nil {
+			defer w.Close()
+			handler = slog.NewMultiHandler(handler, syslog.NewHandler(w, level))
+		}
+	}
+	log := slog.New(handler)
 	cfg, warnings, err := ifupconf.Load(env)
 	if err != nil {
 		return fail(stderr, err)
@@ -52,7 +63,7 @@ func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	r, closeSys, err := NewSystem(cfg, log, &hostnet.SpawnCommand{})
+	r, closeSys, err := NewSystem(cfg, log, &announce.Command{})
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -82,16 +93,24 @@ const Usage = `usage:
   diktyo-ifup up [--env FILE] [TAP]     set a NIC up from Ganeti's kvm-ifup environment
   diktyo-ifup down [TAP]                remove what up applied to TAP (default $INTERFACE)
   diktyo-ifup reconcile                 remove the state of taps that no longer exist
+  diktyo-ifup watch                     node daemon: remove a tap's state when the tap disappears
   diktyo-ifup show [--json] [TAP...]    print what is recorded per tap
 Invoked as kvm-vif-bridge or kvm-ifup-custom it runs up, as kvm-ifdown-custom
 (args: TAP [local]) it runs down. Config: /etc/default/diktyo or $DIKTYO_CONFIG.`
 
 // Interruptible reports whether argv runs a command that watches its
-// context (reconcile), the only one worth catching SIGINT and SIGTERM
-// for: an up or down is short and crash-safe, and its process keeps the
-// default signal actions (and saves the signal goroutine and thread).
+// context (reconcile, watch), the only ones worth catching SIGINT and
+// SIGTERM for: an up or down is short and crash-safe, and its process
+// keeps the default signal actions (and saves the signal goroutine and
+// thread).
 func Interruptible(argv []string) bool {
-	return len(argv) > 1 && argv[1] == "reconcile"
+	return len(argv) > 1 && (argv[1] == "reconcile" || argv[1] == "watch")
+}
+
+// Daemon reports whether argv runs the long-lived watch, which logs at
+// info level and to syslog too.
+func Daemon(argv []string) bool {
+	return len(argv) > 1 && argv[1] == "watch"
 }
 
 // Main runs one diktyo-ifup invocation: argv[0] (kvm-vif-bridge,
@@ -133,12 +152,17 @@ func Main(ctx context.Context, argv, environ []string, r *Runner) error {
 			fmt.Fprintf(r.out, "removed stale state of %s\n", tap)
 		}
 		return err
+	case "watch":
+		if len(args) != 0 {
+			return fmt.Errorf("%w: watch takes no arguments", ErrUsage)
+		}
+		return r.Watch(ctx)
 	case "show":
 		return r.cmdShow(args)
-	case hostnet.AnnounceSubcommand:
+	case announce.Subcommand:
 		// Hidden: the detached announcer (Run runs it before building a
 		// Runner; this is for callers of Main).
-		return hostnet.RunAnnounce(args)
+		return announce.Run(args)
 	case "help", "-h", "--help":
 		fmt.Fprintln(r.out, Usage)
 		return nil

@@ -98,6 +98,7 @@ type Runner struct {
 	out      io.Writer
 	lockWait time.Duration
 	now      func() time.Time
+	deleted  DeletedTaps
 	st       store
 }
 
@@ -121,6 +122,8 @@ type Deps struct {
 	LockTimeout time.Duration
 	// Now (nil: time.Now).
 	Now func() time.Time
+	// DeletedTaps feeds Watch (nil: no watch).
+	DeletedTaps DeletedTaps
 }
 
 // New returns a Runner.
@@ -131,7 +134,7 @@ func New(d Deps) (*Runner, error) {
 	r := &Runner{
 		cfg: d.Config, host: d.Host, fw: d.Firewall, networks: d.Networks,
 		rtTables: d.RTTables, exec: d.Exec, log: d.Logger, out: d.Stdout,
-		lockWait: d.LockTimeout, now: d.Now,
+		lockWait: d.LockTimeout, now: d.Now, deleted: d.DeletedTaps,
 		st: store{dir: filepath.Join(d.Config.StateDir, "ifup")},
 	}
 	if r.log == nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/firewall"
 	"github.com/diktyo/diktyo/pkg/hostnet"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
@@ -24,10 +25,10 @@ var RTTablesFiles = []string{"/usr/share/iproute2/rt_tables", "/etc/iproute2/rt_
 // handles.
 //
 // announcer is the command of the detached process that sends the
-// gratuitous ARPs and unsolicited NAs (hostnet.SpawnCommand{}: this very
-// binary, which must handle hostnet.AnnounceSubcommand); nil sends them
+// gratuitous ARPs and unsolicited NAs (announce.Command{}: this very
+// binary, which must handle announce.Subcommand); nil sends them
 // from this process, which then waits for them (tests, benchmarks).
-func NewSystem(cfg *ifupconf.Config, log *slog.Logger, announcer *hostnet.SpawnCommand) (r *Runner, close func(), err error) {
+func NewSystem(cfg *ifupconf.Config, log *slog.Logger, announcer *announce.Command) (r *Runner, close func(), err error) {
 	// Announcements go to a detached "diktyo-ifup announce" child (see
 	// Run) so that neither their repeats nor the AF_PACKET
 	// socket's close hold up Ganeti; the uplink cache (host state, next
@@ -47,6 +48,7 @@ func NewSystem(cfg *ifupconf.Config, log *slog.Logger, announcer *hostnet.SpawnC
 	r, err = New(Deps{
 		Config: cfg, Host: HostnetAdapter{A: hn}, Firewall: &FirewallAdapter{F: fw},
 		Networks: Pool{Path: cfg.IPAMDB}, RTTables: readRTTables, Exec: syscall.Exec, Logger: log,
+		DeletedTaps: hostnet.DeletedLinks,
 	})
 	if err != nil {
 		hn.Close()

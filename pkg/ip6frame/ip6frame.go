@@ -3,7 +3,7 @@
 // frame headers into a caller's buffer, upper-layer checksums over the IPv6
 // pseudo-header, the multicast address mappings, DNS name encoding, and
 // the neighbour advertisement frame that both the NDP responder and
-// diktyo-ifup's announcer (pkg/hostnet) send, so the announcer does not
+// diktyo-ifup's announcements (pkg/hostnet, pkg/announce) send, so they do not
 // import the responder. Everything here is pure and allocation free on valid
 // input. It must never import sockets, netlink, nfqueue or binding code.
 package ip6frame

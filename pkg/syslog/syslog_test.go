@@ -119,3 +119,26 @@ func TestSeverityOf(t *testing.T) {
 		}
 	}
 }
+
+// TestHandler: records below the level are dropped, others become one line
+// each with their level's severity, without time and level attributes.
+func TestHandler(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	srv := listen(t, path)
+	w, err := Dial(path, "diktyo-test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	log := slog.New(NewHandler(w, slog.LevelInfo)).With("tap", "tap0")
+	log.Debug("hidden")
+	log.Warn("removed state", "instance", "vm1")
+	want := regexp.MustCompile(`^<28>.* diktyo-test\[\d+\]: msg="removed state" tap=tap0 instance=vm1$`)
+	if got := read(t, srv); !want.MatchString(got) {
+		t.Errorf("got %q, want %v", got, want)
+	}
+	log.WithGroup("g").Info("x", "k", 1)
+	if got := read(t, srv); !regexp.MustCompile(`^<30>.*: msg=x tap=tap0 g.k=1$`).MatchString(got) {
+		t.Errorf("group: got %q", got)
+	}
+}

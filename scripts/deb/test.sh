@@ -167,6 +167,7 @@ in_root dpkg-query -W -f='${Status}\n' diktyo diktyo-nfdhcpd | grep -vqx 'instal
 step "files"
 for f in /usr/sbin/diktyo-ifup /usr/sbin/diktyo-hook /usr/sbin/diktyo-ipam /usr/sbin/nfdhcpd \
 	/etc/default/diktyo /etc/nfdhcpd/nfdhcpd.conf /etc/init.d/nfdhcpd /etc/cron.d/diktyo \
+	/etc/init.d/diktyo-watch /lib/systemd/system/diktyo-watch.service \
 	/lib/systemd/system/nfdhcpd.service /lib/systemd/system/diktyo-reconcile.service \
 	/lib/systemd/system/diktyo-reconcile.timer /usr/share/bash-completion/completions/diktyo-ipam \
 	/usr/share/man/man8/diktyo-ifup.8.gz /usr/share/man/man8/diktyo-hook.8.gz \
@@ -176,14 +177,16 @@ done
 for d in /var/lib/diktyo /var/lib/nfdhcpd /var/log/nfdhcpd; do [ -d "$root$d" ] || fail "$d missing"; done
 expect_link /etc/systemd/system/timers.target.wants/diktyo-reconcile.timer /lib/systemd/system/diktyo-reconcile.timer
 expect_link /etc/systemd/system/multi-user.target.wants/nfdhcpd.service /lib/systemd/system/nfdhcpd.service
+expect_link /etc/systemd/system/multi-user.target.wants/diktyo-watch.service /lib/systemd/system/diktyo-watch.service
 ls "$root"/etc/rc2.d/S*nfdhcpd >/dev/null 2>&1 || fail "init script not enabled (no /etc/rc2.d/S*nfdhcpd)"
+ls "$root"/etc/rc2.d/S*diktyo-watch >/dev/null 2>&1 || fail "init script not enabled (no /etc/rc2.d/S*diktyo-watch)"
 in_root getent passwd nfdhcpd >/dev/null || fail "system user nfdhcpd missing"
 in_root bash -c '. /usr/share/bash-completion/completions/diktyo-ipam && complete -p diktyo-ipam' >/dev/null ||
 	fail "bash completion of diktyo-ipam does not load"
 
 step "conffiles"
 conffiles=$(in_root dpkg-query -W -f='${Conffiles}\n' diktyo diktyo-nfdhcpd | awk 'NF { print $1 }' | sort | tr '\n' ' ')
-[ "$conffiles" = "/etc/cron.d/diktyo /etc/default/diktyo /etc/init.d/nfdhcpd /etc/nfdhcpd/nfdhcpd.conf " ] ||
+[ "$conffiles" = "/etc/cron.d/diktyo /etc/default/diktyo /etc/init.d/diktyo-watch /etc/init.d/nfdhcpd /etc/nfdhcpd/nfdhcpd.conf " ] ||
 	fail "conffiles: $conffiles"
 # /etc/default/diktyo lists every key pkg/ifupconf accepts.
 keys=$(sed -n '/^var setters = map/,/^}/p' "$src/pkg/ifupconf/config.go" | grep -o '^[[:space:]]*"[A-Z0-9_]*":' | tr -d ' \t":')
@@ -219,7 +222,7 @@ done
 
 step "systemd units (systemd-analyze verify and security --offline)"
 in_root systemd-analyze verify --man=no /lib/systemd/system/nfdhcpd.service /lib/systemd/system/diktyo-reconcile.service \
-	/lib/systemd/system/diktyo-reconcile.timer >"$work/verify.log" 2>&1 || fail "systemd-analyze verify: $(cat "$work/verify.log")"
+	/lib/systemd/system/diktyo-reconcile.timer /lib/systemd/system/diktyo-watch.service >"$work/verify.log" 2>&1 || fail "systemd-analyze verify: $(cat "$work/verify.log")"
 in_root systemd-analyze security --offline=true --threshold=25 /lib/systemd/system/nfdhcpd.service >"$work/security.log" 2>&1 ||
 	fail "nfdhcpd.service exposure above 2.5: $(tail -3 "$work/security.log")"
 step "  nfdhcpd.service: $(grep -o 'Overall exposure level.*' "$work/security.log")"
@@ -250,6 +253,16 @@ check_bindings "$root/var/log/nfdhcpd/nfdhcpd.log"
 in_root /etc/init.d/nfdhcpd stop >>"$work/init.log" 2>&1 || fail "init script stop: $(cat "$work/init.log")"
 gone "$pid" || fail "nfdhcpd still runs after init script stop"
 rm -f "$root"/var/lib/nfdhcpd/tap[579]
+
+step "diktyo-ifup watch from its init script"
+in_root /etc/init.d/diktyo-watch start >"$work/watch.log" 2>&1 || fail "diktyo-watch start: $(cat "$work/watch.log")"
+pid=$(cat "$root/run/diktyo-watch.pid")
+sleep 0.5
+in_root /etc/init.d/diktyo-watch status >/dev/null || fail "diktyo-watch status after start"
+tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'diktyo-ifup watch' || fail "pid $pid is not diktyo-ifup watch"
+in_root /etc/init.d/diktyo-watch stop >>"$work/watch.log" 2>&1 || fail "diktyo-watch stop: $(cat "$work/watch.log")"
+gone "$pid" || fail "diktyo-ifup watch still runs after init script stop"
+[ ! -e "$root/run/diktyo-watch.pid" ] || fail "diktyo-watch left its pid file"
 
 step "purge"
 in_root dpkg --purge diktyo diktyo-nfdhcpd >"$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; fail "dpkg --purge"; }
