@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/firewall/firewalltest"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
@@ -176,28 +177,14 @@ func vm(t *testing.T, h *host, tap, mac string) *nettest.NS {
 	return v
 }
 
+// envOf is a real kvm-ifup dump with over applied ("" deletes), without
+// the dump's shell variables (PATH, HOME...): those of the test process
+// stay.
 func envOf(t *testing.T, file string, over map[string]string) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("../testdata/ganeti/kvm", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
-			switch k {
-			case "PATH", "HOME", "PWD", "SHLVL", "TERM", "_", "LANG", "LC_ALL":
-				continue
-			}
-			m[k] = v
-		}
-	}
-	for k, v := range over {
-		if v == "" {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
+	m := ganetitest.Env(t, filepath.Join("kvm", file), over)
+	for _, k := range []string{"PATH", "HOME", "PWD", "SHLVL", "TERM", "_", "LANG", "LC_ALL"} {
+		delete(m, k)
 	}
 	return m
 }

@@ -21,13 +21,11 @@ import (
 	"github.com/diktyo/diktyo/pkg/firewall"
 	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
-	"github.com/diktyo/diktyo/pkg/osenv"
 )
-
-const ganetiDir = "../../testdata/ganeti/kvm"
 
 type rig struct {
 	t    *testing.T
@@ -67,18 +65,7 @@ func newRig(t *testing.T) *rig {
 // environ returns a real Ganeti dump with overrides ("" deletes).
 func environ(t *testing.T, file string, over map[string]string) []string {
 	t.Helper()
-	env, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := osenv.Map(env)
-	for k, v := range over {
-		if v == "" {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-	}
+	m := ganetitest.Env(t, filepath.Join("kvm", file), over)
 	out := make([]string, 0, len(m))
 	for k, v := range m {
 		out = append(out, k+"="+v)
