@@ -77,6 +77,23 @@ func holdings(t *testing.T, p *ipam.Pool) []string {
 	return out
 }
 
+// diffApply runs diff and applies its changes of every kind in one
+// update of p, and returns the changes.
+func diffApply(t *testing.T, p *ipam.Pool, diff func(*ipam.Txn) ([]Change, error)) []Change {
+	t.Helper()
+	var got []Change
+	update(t, p, func(tx *ipam.Txn) error {
+		ch, err := diff(tx)
+		got = ch
+		if err != nil {
+			return err
+		}
+		_, err = ApplyKinds(tx, ch, Add, Update, Release)
+		return err
+	})
+	return got
+}
+
 func changeLines(changes []Change) []string {
 	var out []string
 	for _, c := range changes {
@@ -197,18 +214,11 @@ func TestDiffNetworkFields(t *testing.T) {
 			ipam.AddOptions{Reserved: []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.77")}})
 	})
 	g := fixtureNetworks(t)[0]
-	var got []Change
-	update(t, p, func(tx *ipam.Txn) error {
+	got := diffApply(t, p, func(tx *ipam.Txn) ([]Change, error) {
 		if err := tx.ModifyNetwork("old1", func(n *ipam.Network) error { n.UUID = uuidNet1; return nil }); err != nil {
-			return err
+			return nil, err
 		}
-		ch, err := DiffNetwork(tx, &g, "")
-		got = ch
-		if err != nil {
-			return err
-		}
-		_, err = ApplyKinds(tx, ch, Add, Update, Release)
-		return err
+		return DiffNetwork(tx, &g, "")
 	})
 	sameLines(t, "diff", changeLines(got), []string{
 		"update network net1: named old1 in the pool (same UUID): rename",
@@ -321,16 +331,7 @@ func TestDiffInstance(t *testing.T) {
 		}
 		return nil
 	})
-	var got []Change
-	update(t, p, func(tx *ipam.Txn) error {
-		ch, err := DiffInstance(tx, &k1)
-		got = ch
-		if err != nil {
-			return err
-		}
-		_, err = ApplyKinds(tx, ch, Add, Update, Release)
-		return err
-	})
+	got := diffApply(t, p, func(tx *ipam.Txn) ([]Change, error) { return DiffInstance(tx, &k1) })
 	sameLines(t, "diff", changeLines(got), []string{
 		"add net1 198.51.100.2: kvm1.ganeti.test:" + uuidK1N0 + " in Ganeti, free in the pool: reserve",
 		"update net1 198.51.100.3: kvm1.ganeti.test:" + uuidK1N1 + " in Ganeti, held as kvm1.ganeti.test:1: rename the holder",
