@@ -33,9 +33,7 @@ func Run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	if version.Handle(args, Name, stdout) {
 		return ExitOK
 	}
-	vars := osenv.Map(environ)
-	getenv := func(k string) string { return vars[k] }
-	e := &env{args: args, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	e := &env{args: args, stdin: stdin, stdout: stdout, stderr: stderr, getenv: osenv.Getenv(environ)}
 	app := e.app()
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil {

@@ -55,8 +55,7 @@ func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	if version.Handle(args, Name, stdout) {
 		return ExitOK
 	}
-	vars := osenv.Map(env)
-	getenv := func(k string) string { return vars[k] }
+	getenv := osenv.Getenv(env)
 	opts, code := parseFlags(args, getenv, stderr)
 	if code >= 0 {
 		return code

@@ -17,3 +17,10 @@ func Map(env []string) map[string]string {
 	}
 	return m
 }
+
+// Getenv returns a lookup of env's variables in the form of os.Getenv
+// ("" for a variable env does not set), for code written against it.
+func Getenv(env []string) func(key string) string {
+	m := Map(env)
+	return func(key string) string { return m[key] }
+}

@@ -15,3 +15,10 @@ func TestMap(t *testing.T) {
 		t.Fatalf("Map(nil) = %#v, want an empty map", m)
 	}
 }
+
+func TestGetenv(t *testing.T) {
+	get := Getenv([]string{"A=1", "B="})
+	if get("A") != "1" || get("B") != "" || get("C") != "" {
+		t.Fatalf("Getenv: A=%q B=%q C=%q", get("A"), get("B"), get("C"))
+	}
+}
