@@ -12,6 +12,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/firewall/firewalltest"
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/hook"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
@@ -141,7 +142,7 @@ func TestHostEffectsOfEveryDump(t *testing.T) {
 		nodes[name] = hostNode(t, name, router, fmt.Sprintf("p%d", i), fmt.Sprintf("198.18.100.%d", 254-i), fmt.Sprintf("2001:db8:100::%x", 0xfffe-i))
 		routerPort(t, router, fmt.Sprintf("p%d", i))
 	}
-	dumps, err := filepath.Glob(filepath.Join(ganetiDir, "*", "*-p*.env"))
+	dumps, err := filepath.Glob(filepath.Join(ganetitest.Dir(), "*", "*-p*.env"))
 	if err != nil || len(dumps) < 50 {
 		t.Fatalf("dumps: %d, %v", len(dumps), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/ganetisync"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
@@ -183,7 +184,7 @@ func (g *rig) run(env []string) error {
 
 func dumpEnv(t testing.TB, name string) []string {
 	t.Helper()
-	env, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, name))
+	env, err := ganeti.ReadEnvFile(filepath.Join(ganetitest.Dir(), name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +323,7 @@ var poolEffects = map[string]struct{ before, after []string }{
 // running a post hook again changes nothing.
 func TestRunDumps(t *testing.T) {
 	for _, name := range hookDumps(t) {
-		e := loadDump(t, name)
+		e := ganetitest.HookEnv(t, name)
 		for _, node := range []string{master, node2} {
 			t.Run(strings.ReplaceAll(name, "/", "_")+"@"+node, func(t *testing.T) {
 				g := newRig(t, node).withNetworks()

@@ -41,3 +41,18 @@ func Env(t testing.TB, name string, over map[string]string) map[string]string {
 	}
 	return m
 }
+
+// HookEnv returns the parsed hook environment of the dump Dir()/NAME
+// (e.g. "kvm/instance-migrate-post.env").
+func HookEnv(t testing.TB, name string) *ganeti.HookEnv {
+	t.Helper()
+	env, err := ganeti.ReadEnvFile(filepath.Join(Dir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := ganeti.ParseHookEnv(env)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return e
+}

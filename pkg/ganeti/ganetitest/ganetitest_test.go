@@ -11,3 +11,10 @@ func TestEnv(t *testing.T) {
 		t.Error("BRIDGE not deleted")
 	}
 }
+
+func TestHookEnv(t *testing.T) {
+	e := HookEnv(t, "kvm/instance-migrate-post.env")
+	if e.Path != "instance-migrate" || e.Phase != "post" {
+		t.Errorf("path %q phase %q", e.Path, e.Phase)
+	}
+}
