@@ -3,6 +3,7 @@ package hostnet
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -33,10 +34,18 @@ func newNS(t testing.TB, tag string) *testNS {
 	return &testNS{NS: ns, h: netns.NsHandle(ns.Fd())}
 }
 
-// ip runs "ip args..." inside the namespace and returns its output.
+// ip runs "ip -n NS args..." and returns its output. Unlike NS.Run (ip
+// netns exec) it keeps ip in the test's mount namespace, so that it names
+// the netns of a veth's peer the same way in every snapshot.
 func (n *testNS) ip(t testing.TB, args ...string) string {
 	t.Helper()
-	return n.Run(t, append([]string{"ip"}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), nettest.CommandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", n.Name()}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip -n %s %s: %v: %s", n.Name(), strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 // applier returns an Applier bound to the namespace, closed at cleanup.
