@@ -34,16 +34,20 @@ func newNS(t testing.TB, tag string) *testNS {
 	return &testNS{NS: ns, h: netns.NsHandle(ns.Fd())}
 }
 
-// ip runs "ip -n NS args..." and returns its output. Unlike NS.Run (ip
-// netns exec) it keeps ip in the test's mount namespace, so that it names
-// the netns of a veth's peer the same way in every snapshot.
+// ip runs "ip -n NS args..." and returns what it printed on stdout: the
+// state snapshots compare. Its stderr is not state: while other tests
+// create and delete namespaces, naming a veth peer's netns may print
+// "Peer netns reference is invalid" there once and not the next time.
 func (n *testNS) ip(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), nettest.CommandTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", n.Name()}, args...)...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"-n", n.Name()}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ip -n %s %s: %v: %s", n.Name(), strings.Join(args, " "), err, out)
+		t.Fatalf("ip -n %s %s: %v: %s", n.Name(), strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
 }
