@@ -69,22 +69,7 @@ var (
 // records and table users, the binding files.
 func (n *node) snapshot() string {
 	n.t.Helper()
-	for range 50 {
-		out := n.snapshotOnce()
-		// ip names the namespaces of veth peers from /run/netns, where
-		// other tests on the machine add and remove theirs: it may fail
-		// for a moment.
-		if !strings.Contains(out, "netns reference is invalid") {
-			return out
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	n.t.Fatalf("%s: ip keeps failing on /run/netns", n.name)
-	return ""
-}
-
-func (n *node) snapshotOnce() string {
-	out := n.ns.Run(n.t, "sh", "-c", "ip -o link show | sed 's/ qlen.*//'; ip rule; ip -6 rule; "+
+	out := n.ns.Snapshot(n.t, "sh", "-c", "ip -o link show | sed 's/ qlen.*//'; ip rule; ip -6 rule; "+
 		"ip route show table all; ip -6 route show table all; ip neigh show proxy; ip -6 neigh show proxy; nft list ruleset; "+
 		"for f in /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv6/conf/*/proxy_ndp "+
 		"/proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv6/conf/*/forwarding; do echo $f $(cat $f); done; "+

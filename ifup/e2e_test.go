@@ -110,7 +110,7 @@ var ipv6LinkLocalRoute = regexp.MustCompile(`(?m)^.*fe80::.*\n`)
 // binding directories.
 func (h *host) snapshot() string {
 	h.t.Helper()
-	out := h.ns.Run(h.t, "sh", "-c", "ip -d -o link show | sed 's/ promiscuity.*//'; ip rule; ip -6 rule; "+
+	out := h.ns.Snapshot(h.t, "sh", "-c", "ip -d -o link show | sed 's/ promiscuity.*//'; ip rule; ip -6 rule; "+
 		"ip route show table all; ip -6 route show table all; ip -6 neigh show proxy; nft list ruleset; "+
 		"for f in /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv6/conf/*/proxy_ndp "+
 		"/proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv6/conf/*/forwarding; do echo $f $(cat $f); done; "+

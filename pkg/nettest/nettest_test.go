@@ -43,6 +43,9 @@ func TestNSDo(t *testing.T) {
 	if out := ns.Run(t, "cat", "/etc/resolv.conf"); !strings.Contains(out, ns.Name()) {
 		t.Fatalf("resolv.conf inside: %q", out)
 	}
+	if out := ns.Snapshot(t, "ip", "-o", "link", "show", "lo"); !strings.Contains(out, "lo:") {
+		t.Fatalf("snapshot of lo: %q", out)
+	}
 }
 
 // vm is a host namespace and a VM namespace joined by a veth whose VM end

@@ -226,3 +226,21 @@ func DaemonDir(t testing.TB, prefix string) (root, bindings string) {
 	}
 	return root, bindings
 }
+
+// Snapshot runs args inside the namespace like Run, for commands that
+// print its state (ip link show, ...): while the output carries ip's
+// "netns reference is invalid" it runs them again, for a second at most.
+// ip names a veth peer's namespace from /run/netns, where other tests
+// add and remove theirs, and may fail at that for a moment.
+func (ns *NS) Snapshot(t testing.TB, args ...string) string {
+	t.Helper()
+	for range 50 {
+		out := ns.Run(t, args...)
+		if !strings.Contains(out, "netns reference is invalid") {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("netns %s: %s: ip keeps failing on /run/netns", ns.name, strings.Join(args, " "))
+	return ""
+}
