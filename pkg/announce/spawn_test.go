@@ -124,15 +124,19 @@ func newQuietVM(t *testing.T, tap string) quietVM {
 
 // send sends one frame from the VM (VM's MAC to broadcast, a local
 // experimental EtherType).
-func (q quietVM) send(t *testing.T) {
+func (q quietVM) send(t *testing.T) { sendFrom(t, q.vm, "eth0", q.pair.VM.MAC) }
+
+// sendFrom sends one broadcast frame of a local experimental EtherType
+// from dev in ns.
+func sendFrom(t *testing.T, ns *nettest.NS, dev string, src net.HardwareAddr) {
 	t.Helper()
-	c, err := q.vm.Packet("eth0", 0x88b5)
+	c, err := ns.Packet(dev, 0x88b5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if err := nettest.SendFrames(c, nettest.Ether(bcast, q.pair.VM.MAC, 0x88b5, make([]byte, 46))); err != nil {
+	if err := nettest.SendFrames(c, nettest.Ether(bcast, src, 0x88b5, make([]byte, 46))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -159,15 +163,7 @@ func TestWaitForVM(t *testing.T) {
 
 	done := q.waitAsync(tap, time.Minute)
 	// What the host sends on the tap is not the VM's.
-	c, err := q.host.Packet("annw0", 0x88b5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if err := nettest.SendFrames(c, nettest.Ether(bcast, q.pair.Host.MAC, 0x88b5, make([]byte, 46))); err != nil {
-		t.Fatal(err)
-	}
+	sendFrom(t, q.host, "annw0", q.pair.Host.MAC)
 	select {
 	case err := <-done:
 		t.Fatalf("returned before the VM sent anything: %v", err)
