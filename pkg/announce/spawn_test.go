@@ -277,3 +277,42 @@ func BenchmarkSpawn(b *testing.B) {
 		}
 	}
 }
+
+// TestWaitForVMTapDown: a real tap that is down when the VM sends (as a
+// Ganeti migration target's routed tap before its ifup) drops the frame;
+// the dropped frame still shows that the VM runs here.
+func TestWaitForVMTapDown(t *testing.T) {
+	nettest.RequireRoot(t)
+	ns := nettest.NewNS(t, "ann-t")
+	ns.Run(t, "ip", "tuntap", "add", "dev", "annt0", "mode", "tap")
+	var fd int
+	err := ns.Do(func() error {
+		var err error
+		if fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+			return err
+		}
+		ifr, err := unix.NewIfreq("annt0")
+		if err != nil {
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+		return unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+	})
+	if err != nil {
+		t.Fatalf("open tap: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	tap := ns.MustLink(t, "annt0").Index
+	wait := func(d time.Duration) error { return ns.Do(func() error { return WaitForVM(tap, d) }) }
+	if err := wait(300 * time.Millisecond); !errors.Is(err, ErrNoFrame) {
+		t.Fatalf("before the VM sent: %v, want ErrNoFrame", err)
+	}
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	frame := nettest.Ether(bcast, net.HardwareAddr{0xaa, 0, 0, 0, 0, 1}, 0x88b5, make([]byte, 46))
+	if _, err := unix.Write(fd, frame); !errors.Is(err, unix.EIO) {
+		t.Fatalf("write to a tap that is down: %v, want EIO", err)
+	}
+	if err := wait(time.Nanosecond); err != nil {
+		t.Errorf("after a frame the down tap dropped: %v", err)
+	}
+}
