@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/firewall/firewalltest"
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/hook"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
@@ -25,20 +26,8 @@ func hostNode(t *testing.T, name string, router *nettest.NS, routerPort, uplinkH
 	t.Helper()
 	nettest.RequireRoot(t, "nft")
 	n := newNode(t, name, nettest.NewNS(t, "hk"))
-	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding", "net/ipv6/conf/all/forwarding"} {
-		n.ns.Sysctl(t, k, "1")
-	}
-	// Init with diktyo-ifup's queue configuration (QUEUE_BYPASS=yes in
-	// the node's config), as on a host whose tables its first up created.
-	steer := firewall.DefaultSteering()
-	steer.Bypass = true
-	fw, err := firewall.New(firewall.Options{NetNS: n.ns.Fd(), Steerings: []firewall.Steering{steer}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Init(); err != nil {
-		t.Fatal(err)
-	}
+	// QUEUE_BYPASS=yes is in the node's config too.
+	firewalltest.Host(t, n.ns)
 	br := nettest.Bridge(t, n.ns, "gntbr0")
 	// A fixed MAC and a port of its own, as on a real host: otherwise the
 	// bridge's MAC and carrier follow the taps that come and go.
@@ -80,22 +69,7 @@ var (
 // records and table users, the binding files.
 func (n *node) snapshot() string {
 	n.t.Helper()
-	for range 50 {
-		out := n.snapshotOnce()
-		// ip names the namespaces of veth peers from /run/netns, where
-		// other tests on the machine add and remove theirs: it may fail
-		// for a moment.
-		if !strings.Contains(out, "netns reference is invalid") {
-			return out
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	n.t.Fatalf("%s: ip keeps failing on /run/netns", n.name)
-	return ""
-}
-
-func (n *node) snapshotOnce() string {
-	out := n.ns.Run(n.t, "sh", "-c", "ip -o link show | sed 's/ qlen.*//'; ip rule; ip -6 rule; "+
+	out := n.ns.Snapshot(n.t, "sh", "-c", "ip -o link show | sed 's/ qlen.*//'; ip rule; ip -6 rule; "+
 		"ip route show table all; ip -6 route show table all; ip neigh show proxy; ip -6 neigh show proxy; nft list ruleset; "+
 		"for f in /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv6/conf/*/proxy_ndp "+
 		"/proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv6/conf/*/forwarding; do echo $f $(cat $f); done; "+
@@ -153,7 +127,7 @@ func TestHostEffectsOfEveryDump(t *testing.T) {
 		nodes[name] = hostNode(t, name, router, fmt.Sprintf("p%d", i), fmt.Sprintf("198.18.100.%d", 254-i), fmt.Sprintf("2001:db8:100::%x", 0xfffe-i))
 		routerPort(t, router, fmt.Sprintf("p%d", i))
 	}
-	dumps, err := filepath.Glob(filepath.Join(ganetiDir, "*", "*-p*.env"))
+	dumps, err := filepath.Glob(filepath.Join(ganetitest.Dir(), "*", "*-p*.env"))
 	if err != nil || len(dumps) < 50 {
 		t.Fatalf("dumps: %d, %v", len(dumps), err)
 	}

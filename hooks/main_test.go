@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/nettest"
+	"github.com/diktyo/diktyo/pkg/osenv"
 )
 
 // bins are diktyo-hook, diktyo-ifup and diktyo-ipam, built once.
@@ -49,10 +51,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ganetiDir holds the real hook environments of a two-node Ganeti 3.0.2
-// cluster: vm.ganeti.test (the master) and n2.ganeti.test.
-const ganetiDir = "../testdata/ganeti"
-
+// The real hook environments (ganetitest.Dir) are of a two-node Ganeti
+// 3.0.2 cluster: vm.ganeti.test (the master) and n2.ganeti.test.
 const (
 	master = "vm.ganeti.test"
 	node2  = "n2.ganeti.test"
@@ -134,7 +134,7 @@ func (n *node) mustHook(env []string) string {
 	n.t.Helper()
 	out, err := n.hook(env)
 	if err != nil {
-		n.t.Fatalf("%s: hook %s: %v\n%s", n.name, envValue(env, "GANETI_HOOKS_PATH"), err, out)
+		n.t.Fatalf("%s: hook %s: %v\n%s", n.name, osenv.Map(env)["GANETI_HOOKS_PATH"], err, out)
 	}
 	return out
 }
@@ -211,26 +211,10 @@ func (n *node) holdings() []string {
 	return lines
 }
 
-func envValue(env []string, key string) string {
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
 // dumpHookEnv reads a real hook environment and applies edit to it.
 func dumpHookEnv(t testing.TB, name string, edit func(e *ganeti.HookEnv)) []string {
 	t.Helper()
-	env, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := ganeti.ParseHookEnv(env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := ganetitest.HookEnv(t, name)
 	if edit != nil {
 		edit(e)
 	}

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/firewall/firewalltest"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
@@ -65,22 +66,9 @@ func newHost(t *testing.T) *host {
 	if err := os.WriteFile(h.config, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding", "net/ipv6/conf/all/forwarding"} {
-		h.ns.Sysctl(t, k, "1")
-	}
-	// diktyo's tables exist on a configured host; per-NIC state is what
-	// the snapshots compare.
-	// Init with diktyo-ifup's queue configuration (QUEUE_BYPASS=yes), as
-	// on a host whose tables its first up created.
-	steer := firewall.DefaultSteering()
-	steer.Bypass = true
-	fw, err := firewall.New(firewall.Options{NetNS: h.ns.Fd(), Steerings: []firewall.Steering{steer}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Init(); err != nil {
-		t.Fatal(err)
-	}
+	// diktyo's tables exist on a configured host (QUEUE_BYPASS=yes above);
+	// per-NIC state is what the snapshots compare.
+	firewalltest.Host(t, h.ns)
 	return h
 }
 
@@ -122,7 +110,7 @@ var ipv6LinkLocalRoute = regexp.MustCompile(`(?m)^.*fe80::.*\n`)
 // binding directories.
 func (h *host) snapshot() string {
 	h.t.Helper()
-	out := h.ns.Run(h.t, "sh", "-c", "ip -d -o link show | sed 's/ promiscuity.*//'; ip rule; ip -6 rule; "+
+	out := h.ns.Snapshot(h.t, "sh", "-c", "ip -d -o link show | sed 's/ promiscuity.*//'; ip rule; ip -6 rule; "+
 		"ip route show table all; ip -6 route show table all; ip -6 neigh show proxy; nft list ruleset; "+
 		"for f in /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv6/conf/*/proxy_ndp "+
 		"/proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv6/conf/*/forwarding; do echo $f $(cat $f); done; "+
@@ -139,13 +127,9 @@ func (h *host) checkSnapshot(before string) {
 
 func ping(t *testing.T, ns *nettest.NS, addr string) {
 	t.Helper()
-	var err error
-	for range 5 {
-		if err = icmpEcho(ns, "", addr, 2*time.Second); err == nil {
-			return
-		}
+	if err := ns.Ping(addr, 10*time.Second); err != nil {
+		t.Fatalf("%s: ping %s: %v", ns, addr, err)
 	}
-	t.Fatalf("%s: ping %s: %v", ns, addr, err)
 }
 
 // routedNet builds the routed topology: router namespace R on the host's
@@ -193,28 +177,14 @@ func vm(t *testing.T, h *host, tap, mac string) *nettest.NS {
 	return v
 }
 
+// envOf is a real kvm-ifup dump with over applied ("" deletes), without
+// the dump's shell variables (PATH, HOME...): those of the test process
+// stay.
 func envOf(t *testing.T, file string, over map[string]string) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("../testdata/ganeti/kvm", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
-			switch k {
-			case "PATH", "HOME", "PWD", "SHLVL", "TERM", "_", "LANG", "LC_ALL":
-				continue
-			}
-			m[k] = v
-		}
-	}
-	for k, v := range over {
-		if v == "" {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
+	m := ganetitest.Env(t, filepath.Join("kvm", file), over)
+	for _, k := range []string{"PATH", "HOME", "PWD", "SHLVL", "TERM", "_", "LANG", "LC_ALL"} {
+		delete(m, k)
 	}
 	return m
 }
@@ -308,7 +278,7 @@ func TestE2EBridged(t *testing.T) {
 	ping(t, v, "2001:db8::1")
 	// Anti-spoofing: another source address does not get through.
 	v.Run(t, "ip", "addr", "add", "198.51.100.77/24", "dev", "eth0")
-	if err := icmpEcho(v, "198.51.100.77", "198.51.100.1", time.Second); err == nil {
+	if err := v.Echo("198.51.100.77", "198.51.100.1", time.Second); err == nil {
 		t.Fatal("spoofed source got through")
 	}
 

@@ -397,10 +397,10 @@ func TestE2EOpenvSwitchPrivate(t *testing.T) {
 	ping(t, same, vmEUI.String())
 	ping(t, v, gwIP.String())
 	ping(t, other, gwIP.String()) // the other VM is on the network
-	if err := icmpEcho(other, "", vmIP.String(), 2*time.Second); err == nil {
+	if err := other.Echo("", vmIP.String(), 2*time.Second); err == nil {
 		t.Error("a VM of another MAC prefix pings the private VM")
 	}
-	if err := icmpEcho(other, "", vmEUI.String(), 2*time.Second); err == nil {
+	if err := other.Echo("", vmEUI.String(), 2*time.Second); err == nil {
 		t.Error("a VM of another MAC prefix pings the private VM over IPv6")
 	}
 	if mac := neighMAC(t, v, netip.MustParseAddr("198.51.100.12")); mac != "" {

@@ -128,19 +128,9 @@ func newHost(t *testing.T, mode nfdconf.Mode, edit func(*nfdconf.Config)) *host 
 	t.Helper()
 	requireE2E(t)
 	h := &host{ns: nettest.NewNS(t, "e2h-"), done: make(chan struct{})}
-	root, err := os.MkdirTemp("", "nfdhcpd-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(root) })
 	// The daemon runs as nobody: it must read the binding directory.
-	if err := os.Chmod(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	h.root, h.dir, h.log = root, filepath.Join(root, "bindings"), filepath.Join(root, "stderr")
-	if err := os.Mkdir(h.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root, dir := nettest.DaemonDir(t, "nfdhcpd-e2e-")
+	h.root, h.dir, h.log = root, dir, filepath.Join(root, "stderr")
 	cfg := config(h.dir, root, mode)
 	if edit != nil {
 		edit(cfg)

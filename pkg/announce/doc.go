@@ -11,7 +11,8 @@
 // Run) and returns without waiting for it. The child:
 //
 //   - with -after-rx TAPINDEX, first waits until the tap has received a
-//     frame from its VM (its rx counter is not zero, or a frame arrives),
+//     frame from its VM (its rx counters, delivered or dropped, are not
+//     zero, or a frame arrives),
 //     at most -wait (DefaultWait): the first frame a migrated VM sends on
 //     its new host (QEMU's self-announcement or the guest's own) is the
 //     moment the router must switch. A tap that disappears meanwhile ends

@@ -124,15 +124,19 @@ func newQuietVM(t *testing.T, tap string) quietVM {
 
 // send sends one frame from the VM (VM's MAC to broadcast, a local
 // experimental EtherType).
-func (q quietVM) send(t *testing.T) {
+func (q quietVM) send(t *testing.T) { sendFrom(t, q.vm, "eth0", q.pair.VM.MAC) }
+
+// sendFrom sends one broadcast frame of a local experimental EtherType
+// from dev in ns.
+func sendFrom(t *testing.T, ns *nettest.NS, dev string, src net.HardwareAddr) {
 	t.Helper()
-	c, err := q.vm.Packet("eth0", 0x88b5)
+	c, err := ns.Packet(dev, 0x88b5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if err := nettest.SendFrames(c, nettest.Ether(bcast, q.pair.VM.MAC, 0x88b5, make([]byte, 46))); err != nil {
+	if err := nettest.SendFrames(c, nettest.Ether(bcast, src, 0x88b5, make([]byte, 46))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -159,15 +163,7 @@ func TestWaitForVM(t *testing.T) {
 
 	done := q.waitAsync(tap, time.Minute)
 	// What the host sends on the tap is not the VM's.
-	c, err := q.host.Packet("annw0", 0x88b5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if err := nettest.SendFrames(c, nettest.Ether(bcast, q.pair.Host.MAC, 0x88b5, make([]byte, 46))); err != nil {
-		t.Fatal(err)
-	}
+	sendFrom(t, q.host, "annw0", q.pair.Host.MAC)
 	select {
 	case err := <-done:
 		t.Fatalf("returned before the VM sent anything: %v", err)
@@ -279,5 +275,44 @@ func BenchmarkSpawn(b *testing.B) {
 		if err := s.SpawnAfter(0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWaitForVMTapDown: a real tap that is down when the VM sends (as a
+// Ganeti migration target's routed tap before its ifup) drops the frame;
+// the dropped frame still shows that the VM runs here.
+func TestWaitForVMTapDown(t *testing.T) {
+	nettest.RequireRoot(t)
+	ns := nettest.NewNS(t, "ann-t")
+	ns.Run(t, "ip", "tuntap", "add", "dev", "annt0", "mode", "tap")
+	var fd int
+	err := ns.Do(func() error {
+		var err error
+		if fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+			return err
+		}
+		ifr, err := unix.NewIfreq("annt0")
+		if err != nil {
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+		return unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+	})
+	if err != nil {
+		t.Fatalf("open tap: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	tap := ns.MustLink(t, "annt0").Index
+	wait := func(d time.Duration) error { return ns.Do(func() error { return WaitForVM(tap, d) }) }
+	if err := wait(300 * time.Millisecond); !errors.Is(err, ErrNoFrame) {
+		t.Fatalf("before the VM sent: %v, want ErrNoFrame", err)
+	}
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	frame := nettest.Ether(bcast, net.HardwareAddr{0xaa, 0, 0, 0, 0, 1}, 0x88b5, make([]byte, 46))
+	if _, err := unix.Write(fd, frame); !errors.Is(err, unix.EIO) {
+		t.Fatalf("write to a tap that is down: %v, want EIO", err)
+	}
+	if err := wait(time.Nanosecond); err != nil {
+		t.Errorf("after a frame the down tap dropped: %v", err)
 	}
 }

@@ -24,11 +24,14 @@ const recheck = time.Second
 
 func isTimeout(err error) bool { return errors.Is(err, ErrNoFrame) }
 
-// WaitForVM returns once the device ifindex (a VM's tap) has received a
-// frame: at once when its rx counter is not zero, else when the first
-// frame arrives. It returns ErrTapGone when the device does not exist or
-// disappears, ErrNoFrame after wait. Frames the host sends on the tap do
-// not count.
+// WaitForVM returns once the VM behind the device ifindex (its tap) has
+// sent a frame: at once when the tap's counters show one, delivered or
+// dropped, else when the first frame arrives. Dropped ones count: a tap
+// that is down drops what the VM sends, and on the target of a Ganeti
+// live migration routed taps are set up only after the VM resumed there
+// (its self-announcements met a tap still down). It returns ErrTapGone
+// when the device does not exist or disappears, ErrNoFrame after wait.
+// Frames the host sends on the tap do not count.
 func WaitForVM(ifindex int, wait time.Duration) error {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -57,7 +60,7 @@ func WaitForVM(ifindex int, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	buf := make([]byte, 64)
 	for {
-		switch rx, err := rxPackets(h, ifindex); {
+		switch rx, err := fromVM(h, ifindex); {
 		case err != nil:
 			return err
 		case rx > 0:
@@ -89,9 +92,9 @@ func WaitForVM(ifindex int, wait time.Duration) error {
 	}
 }
 
-// rxPackets returns the device's received-frames counter, ErrTapGone when
-// there is no such device.
-func rxPackets(h *netlink.Handle, ifindex int) (uint64, error) {
+// fromVM returns the frames the device has received, delivered or
+// dropped; ErrTapGone when there is no such device.
+func fromVM(h *netlink.Handle, ifindex int) (uint64, error) {
 	l, err := h.LinkByIndex(ifindex)
 	var nf netlink.LinkNotFoundError
 	switch {
@@ -101,7 +104,7 @@ func rxPackets(h *netlink.Handle, ifindex int) (uint64, error) {
 		return 0, fmt.Errorf("read ifindex %d: %w", ifindex, err)
 	}
 	if s := l.Attrs().Statistics; s != nil {
-		return s.RxPackets, nil
+		return s.RxPackets + s.RxDropped, nil
 	}
 	return 0, nil
 }

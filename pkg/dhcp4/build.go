@@ -71,19 +71,32 @@ func BuildRequest(dst []byte, m *Message) []byte {
 	}
 	f[o] = optEnd
 
+	putIPv4UDP(f[:n], 0, ci, [4]byte{255, 255, 255, 255}, clientPort, serverPort)
+	return dst
+}
+
+// putIPv4UDP writes the IPv4 header (no options, TTL 64, the DF bit when
+// df is 0x40) and the UDP header, checksums included, of the datagram
+// that fills f from offIP to its end.
+func putIPv4UDP(f []byte, df byte, src, dst [4]byte, sport, dport uint16) {
 	ih := f[offIP:offUDP]
-	ih[0] = 0x45
-	binary.BigEndian.PutUint16(ih[2:4], uint16(n-offIP))
-	ih[8], ih[9] = 64, 17
-	copy(ih[12:16], ci[:])
-	copy(ih[16:20], []byte{255, 255, 255, 255})
+	ih[0], ih[1] = 0x45, 0
+	binary.BigEndian.PutUint16(ih[2:4], uint16(len(f)-offIP))
+	ih[4], ih[5] = 0, 0
+	ih[6], ih[7] = df, 0
+	ih[8], ih[9] = 64, 17 // TTL, UDP
+	ih[10], ih[11] = 0, 0
+	copy(ih[12:16], src[:])
+	copy(ih[16:20], dst[:])
 	binary.BigEndian.PutUint16(ih[10:12], inetsum.Checksum(inetsum.Add(0, ih)))
 
+	// UDP, checksum over the pseudo header.
 	uh := f[offUDP:]
-	ulen := uint16(n - offUDP)
-	binary.BigEndian.PutUint16(uh[0:2], clientPort)
-	binary.BigEndian.PutUint16(uh[2:4], serverPort)
+	ulen := uint16(len(f) - offUDP)
+	binary.BigEndian.PutUint16(uh[0:2], sport)
+	binary.BigEndian.PutUint16(uh[2:4], dport)
 	binary.BigEndian.PutUint16(uh[4:6], ulen)
+	uh[6], uh[7] = 0, 0
 	ps := uint64(binary.BigEndian.Uint32(ih[12:16])) + uint64(binary.BigEndian.Uint32(ih[16:20])) +
 		17 + uint64(ulen)
 	cs := inetsum.Checksum(inetsum.Add(ps, uh))
@@ -91,5 +104,4 @@ func BuildRequest(dst []byte, m *Message) []byte {
 		cs = 0xffff
 	}
 	binary.BigEndian.PutUint16(uh[6:8], cs)
-	return dst
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/diktyo/diktyo/pkg/binding"
-	"github.com/diktyo/diktyo/pkg/inetsum"
 )
 
 // Request is one queued packet as the daemon received it.
@@ -207,31 +206,7 @@ func (r *Responder) build(dst []byte, p *replyParams) []byte {
 	default:
 		ipDst = yiaddr
 	}
-	ih := f[offIP:offUDP]
-	ih[0], ih[1] = 0x45, 0
-	binary.BigEndian.PutUint16(ih[2:4], uint16(o-offIP))
-	ih[4], ih[5] = 0, 0
-	ih[6], ih[7] = 0x40, 0 // DF
-	ih[8], ih[9] = 64, 17  // TTL, UDP
-	ih[10], ih[11] = 0, 0
-	copy(ih[12:16], p.server[:])
-	copy(ih[16:20], ipDst[:])
-	binary.BigEndian.PutUint16(ih[10:12], inetsum.Checksum(inetsum.Add(0, ih)))
-
-	// UDP, checksum over the pseudo header.
-	uh := f[offUDP:]
-	ulen := uint16(o - offUDP)
-	binary.BigEndian.PutUint16(uh[0:2], serverPort)
-	binary.BigEndian.PutUint16(uh[2:4], clientPort)
-	binary.BigEndian.PutUint16(uh[4:6], ulen)
-	uh[6], uh[7] = 0, 0
-	ps := uint64(binary.BigEndian.Uint32(ih[12:16])) + uint64(binary.BigEndian.Uint32(ih[16:20])) +
-		17 + uint64(ulen)
-	cs := inetsum.Checksum(inetsum.Add(ps, uh))
-	if cs == 0 {
-		cs = 0xffff
-	}
-	binary.BigEndian.PutUint16(uh[6:8], cs)
+	putIPv4UDP(f, 0x40, p.server, ipDst, serverPort, clientPort) // DF
 	return dst[:start+o]
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -373,26 +372,7 @@ func TestGolden(t *testing.T) {
 			if len(frame) == 0 {
 				t.Fatal("no frame")
 			}
-			text := ip6frame.Annotate(frame)
-			path := filepath.Join("testdata", name)
-			if golden.Update() {
-				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			wantBytes, err := ip6frame.ParseAnnotated(string(want))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(wantBytes, frame) {
-				t.Errorf("frame differs from %s:\n%s", path, text)
-			} else if string(want) != text {
-				t.Errorf("annotation differs from %s:\n%s", path, text)
-			}
+			golden.CheckAnnotated(t, filepath.Join("testdata", name), frame, ip6frame.Annotate, ip6frame.ParseAnnotated)
 		})
 	}
 }

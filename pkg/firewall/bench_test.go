@@ -1,12 +1,12 @@
 package firewall
 
 import (
-	"github.com/diktyo/diktyo/pkg/nettest"
-
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // BenchmarkApplyRemove applies and removes one routed NIC (anti-spoof,

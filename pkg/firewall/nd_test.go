@@ -1,8 +1,6 @@
 package firewall
 
 import (
-	"github.com/diktyo/diktyo/pkg/nettest"
-
 	"fmt"
 	"net/netip"
 	"os"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // The frames of ndFrames the VM (attacker) sends. Spoofed ones

@@ -1,14 +1,13 @@
 package firewall
 
 import (
-	"github.com/diktyo/diktyo/pkg/nettest"
-
 	"bytes"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
 

@@ -53,38 +53,45 @@ func update(t *testing.T, p *ipam.Pool, fn func(tx *ipam.Txn) error) {
 	}
 }
 
-// holdings lists "net ip kind owner" of every taken address, system
-// addresses left out.
+// holdings lists "net ip kind owner" of every reservation and "net MAC
+// mac instance owner" of every MAC, system addresses left out (the
+// pool's own Export walks them).
 func holdings(t *testing.T, p *ipam.Pool) []string {
 	t.Helper()
+	var d *ipam.Dump
+	if err := p.View(context.Background(), func(tx *ipam.Txn) (err error) {
+		d, err = tx.Export()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	err := p.View(context.Background(), func(tx *ipam.Txn) error {
-		nets, err := tx.Networks()
+	for _, n := range d.Networks {
+		for _, r := range n.Reservations {
+			out = append(out, strings.TrimSpace(n.Name+" "+r.IP.String()+" "+string(r.Kind)+" "+r.Owner.String()))
+		}
+		for _, m := range n.MACs {
+			out = append(out, n.Name+" MAC "+m.MAC+" "+string(ipam.KindInstance)+" "+m.Owner.String())
+		}
+	}
+	return out
+}
+
+// diffApply runs diff and applies its changes of every kind in one
+// update of p, and returns the changes.
+func diffApply(t *testing.T, p *ipam.Pool, diff func(*ipam.Txn) ([]Change, error)) []Change {
+	t.Helper()
+	var got []Change
+	update(t, p, func(tx *ipam.Txn) error {
+		ch, err := diff(tx)
+		got = ch
 		if err != nil {
 			return err
 		}
-		for _, n := range nets {
-			hs, err := tx.Holdings(n.Name)
-			if err != nil {
-				return err
-			}
-			for _, h := range hs {
-				switch h.Kind {
-				case ipam.KindInstance, ipam.KindExternal:
-					what := h.IP.String()
-					if h.MAC != "" {
-						what = "MAC " + h.MAC
-					}
-					out = append(out, strings.TrimSpace(h.Network+" "+what+" "+string(h.Kind)+" "+h.Owner.String()))
-				}
-			}
-		}
-		return nil
+		_, err = ApplyKinds(tx, ch, Add, Update, Release)
+		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return got
 }
 
 func changeLines(changes []Change) []string {
@@ -207,18 +214,11 @@ func TestDiffNetworkFields(t *testing.T) {
 			ipam.AddOptions{Reserved: []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.77")}})
 	})
 	g := fixtureNetworks(t)[0]
-	var got []Change
-	update(t, p, func(tx *ipam.Txn) error {
+	got := diffApply(t, p, func(tx *ipam.Txn) ([]Change, error) {
 		if err := tx.ModifyNetwork("old1", func(n *ipam.Network) error { n.UUID = uuidNet1; return nil }); err != nil {
-			return err
+			return nil, err
 		}
-		ch, err := DiffNetwork(tx, &g, "")
-		got = ch
-		if err != nil {
-			return err
-		}
-		_, err = ApplyKinds(tx, ch, Add, Update, Release)
-		return err
+		return DiffNetwork(tx, &g, "")
 	})
 	sameLines(t, "diff", changeLines(got), []string{
 		"update network net1: named old1 in the pool (same UUID): rename",
@@ -331,16 +331,7 @@ func TestDiffInstance(t *testing.T) {
 		}
 		return nil
 	})
-	var got []Change
-	update(t, p, func(tx *ipam.Txn) error {
-		ch, err := DiffInstance(tx, &k1)
-		got = ch
-		if err != nil {
-			return err
-		}
-		_, err = ApplyKinds(tx, ch, Add, Update, Release)
-		return err
-	})
+	got := diffApply(t, p, func(tx *ipam.Txn) ([]Change, error) { return DiffInstance(tx, &k1) })
 	sameLines(t, "diff", changeLines(got), []string{
 		"add net1 198.51.100.2: kvm1.ganeti.test:" + uuidK1N0 + " in Ganeti, free in the pool: reserve",
 		"update net1 198.51.100.3: kvm1.ganeti.test:" + uuidK1N1 + " in Ganeti, held as kvm1.ganeti.test:1: rename the holder",

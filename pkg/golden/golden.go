@@ -40,3 +40,31 @@ func Check(t testing.TB, path string, got []byte) {
 		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// CheckAnnotated compares a binary frame with an annotated golden file
+// (bytes in hex with a comment per field): the bytes parse reads from the
+// file must equal frame, and the file must be annotate's text of frame,
+// so that both a changed byte and a changed explanation fail. With
+// -update it writes annotate(frame) to path first.
+func CheckAnnotated(t testing.TB, path string, frame []byte, annotate func([]byte) string, parse func(string) ([]byte, error)) {
+	t.Helper()
+	text := annotate(frame)
+	if *update {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	wantBytes, err := parse(string(want))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if !bytes.Equal(wantBytes, frame) {
+		t.Errorf("frame differs from %s:\n%s", path, text)
+	} else if string(want) != text {
+		t.Errorf("annotation differs from %s:\n%s", path, text)
+	}
+}

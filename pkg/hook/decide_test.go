@@ -7,13 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 )
 
-// ganetiDir holds the real environments of a Ganeti 3.0.2 cluster with
-// two nodes, vm.ganeti.test (the master) and n2.ganeti.test.
-const ganetiDir = "../../testdata/ganeti"
-
+// The real environments (ganetitest.Dir) are of a Ganeti 3.0.2 cluster
+// with two nodes, vm.ganeti.test (the master) and n2.ganeti.test.
 const (
 	master = "vm.ganeti.test"
 	node2  = "n2.ganeti.test"
@@ -25,7 +23,7 @@ func hookDumps(t testing.TB) []string {
 	t.Helper()
 	var out []string
 	for _, sub := range []string{"kvm", "fake"} {
-		ents, err := os.ReadDir(filepath.Join(ganetiDir, sub))
+		ents, err := os.ReadDir(filepath.Join(ganetitest.Dir(), sub))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,19 +38,6 @@ func hookDumps(t testing.TB) []string {
 		t.Fatalf("only %d dumps", len(out))
 	}
 	return out
-}
-
-func loadDump(t testing.TB, name string) *ganeti.HookEnv {
-	t.Helper()
-	env, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := ganeti.ParseHookEnv(env)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return e
 }
 
 // expectedPlans says, for every dump, what the master (vm) and the other
@@ -102,7 +87,7 @@ func planString(p Plan) string { return string(p.Pool) + "/" + string(p.Host) }
 // node and on a node that is in none of them.
 func TestDecideDumps(t *testing.T) {
 	for _, name := range hookDumps(t) {
-		e := loadDump(t, name)
+		e := ganetitest.HookEnv(t, name)
 		want, listed := expectedPlans[name]
 		if !listed {
 			want = [2]string{"/", "/"}
@@ -127,7 +112,7 @@ func TestDecideDumps(t *testing.T) {
 		}
 	}
 	for name := range expectedPlans {
-		if _, err := os.Stat(filepath.Join(ganetiDir, name)); err != nil {
+		if _, err := os.Stat(filepath.Join(ganetitest.Dir(), name)); err != nil {
 			t.Errorf("expectedPlans lists %s: %v", name, err)
 		}
 	}
@@ -145,7 +130,7 @@ func TestServedMatchesDecide(t *testing.T) {
 	}
 	acting := map[string]bool{}
 	for _, name := range hookDumps(t) {
-		e := loadDump(t, name)
+		e := ganetitest.HookEnv(t, name)
 		for _, node := range []string{master, node2} {
 			if !Decide(e, node).IsZero() {
 				acting[Dir{e.Path, e.Phase}.Name()] = true
@@ -173,7 +158,7 @@ func TestServedMatchesDecide(t *testing.T) {
 		case strings.HasPrefix(d.Path, "network-"):
 			base = "kvm/network-add-post.env"
 		}
-		e := loadDump(t, base)
+		e := ganetitest.HookEnv(t, base)
 		e.Path, e.Phase = d.Path, d.Phase
 		if d.Path == "instance-rename" {
 			e.Instance.NewName = "renamed.ganeti.test"
@@ -197,7 +182,7 @@ func TestServedMatchesDecide(t *testing.T) {
 // A migration cleanup (the instance stays) verifies on the primary; a
 // pre phase other than add and modify does nothing anywhere.
 func TestDecideEdges(t *testing.T) {
-	e := loadDump(t, "kvm/instance-migrate-post.env")
+	e := ganetitest.HookEnv(t, "kvm/instance-migrate-post.env")
 	e.Post.Instance.Primary = e.Instance.Primary // cleanup: no move
 	if got := planString(Decide(e, node2)); got != "/verify" {
 		t.Errorf("cleanup on the primary: %s", got)
@@ -206,7 +191,7 @@ func TestDecideEdges(t *testing.T) {
 		t.Errorf("cleanup on the master: %s", got)
 	}
 	for _, name := range []string{"kvm/instance-stop-pre.env", "kvm/instance-remove-pre.env", "kvm/network-add-pre.env", "fake/instance-rename-pre.env"} {
-		if p := Decide(loadDump(t, name), master); !p.IsZero() {
+		if p := Decide(ganetitest.HookEnv(t, name), master); !p.IsZero() {
 			t.Errorf("%s: %s", name, planString(p))
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/announce"
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
+	"github.com/diktyo/diktyo/pkg/osenv"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -51,12 +52,7 @@ func Run(ctx context.Context, argv, environ []string, stdin io.Reader, stdout, s
 		}
 		return ExitOK
 	}
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
+	env := osenv.Map(environ)
 	if len(argv) < 2 {
 		if env["GANETI_HOOKS_PATH"] == "" {
 			fmt.Fprintf(stderr, "%s: not run by Ganeti (no GANETI_HOOKS_PATH)\n%s\n", Name, Usage)
@@ -168,13 +164,7 @@ func hook(ctx context.Context, environ []string, env map[string]string, db, node
 		db = cfg.IPAMDB
 	}
 	if node == "" {
-		hookEnv := map[string]string{}
-		for _, kv := range environ {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				hookEnv[k] = v
-			}
-		}
-		node = NodeName(func(k string) string { return env[k] }, hookEnv["GANETI_DATA_DIR"])
+		node = NodeName(func(k string) string { return env[k] }, osenv.Map(environ)["GANETI_DATA_DIR"])
 	}
 	// This binary sends re-announcements as its own detached child
 	// (Run handles announce.Subcommand).

@@ -14,6 +14,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/osenv"
 )
 
 // ErrNoPool: the pool store does not exist (and was not to be created):
@@ -109,12 +110,7 @@ func Handle(ctx context.Context, environ []string, d Deps) error {
 // and exit status 0, except in the pre phase of an address check on the
 // master, where letting the operation pass unchecked would be unsafe.
 func badEnvironment(environ []string, d Deps, err error) error {
-	m := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
+	m := osenv.Map(environ)
 	path, phase := m["GANETI_HOOKS_PATH"], m["GANETI_HOOKS_PHASE"]
 	if phase == string(ganeti.PhasePre) && (path == "instance-add" || path == "instance-modify") && SameNode(m["GANETI_MASTER"], d.Node) {
 		return fmt.Errorf("%s pre: %w: cannot read the environment to check NIC addresses: %w", path, ErrRefused, err)

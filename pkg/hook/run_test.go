@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/ganetisync"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
@@ -183,7 +184,7 @@ func (g *rig) run(env []string) error {
 
 func dumpEnv(t testing.TB, name string) []string {
 	t.Helper()
-	env, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, name))
+	env, err := ganeti.ReadEnvFile(filepath.Join(ganetitest.Dir(), name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,33 +239,26 @@ func (g *rig) hold(entries ...string) {
 }
 
 // holdings lists "net ip instance:nic" of every instance reservation and
-// "net ip external" of external ones.
+// "net ip external" of external ones (the pool's own Export walks them).
 func (g *rig) holdings() []string {
 	g.t.Helper()
-	var out []string
-	err := g.pool.View(context.Background(), func(tx *ipam.Txn) error {
-		nets, err := tx.Networks()
-		if err != nil {
-			return err
-		}
-		for _, n := range nets {
-			hs, err := tx.Holdings(n.Name)
-			if err != nil {
-				return err
-			}
-			for _, h := range hs {
-				switch h.Kind {
-				case ipam.KindInstance:
-					out = append(out, fmt.Sprintf("%s %s %s", h.Network, h.IP, h.Owner))
-				case ipam.KindExternal:
-					out = append(out, fmt.Sprintf("%s %s external", h.Network, h.IP))
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	var d *ipam.Dump
+	if err := g.pool.View(context.Background(), func(tx *ipam.Txn) (err error) {
+		d, err = tx.Export()
+		return err
+	}); err != nil {
 		g.t.Fatal(err)
+	}
+	var out []string
+	for _, n := range d.Networks {
+		for _, r := range n.Reservations {
+			switch r.Kind {
+			case ipam.KindInstance:
+				out = append(out, fmt.Sprintf("%s %s %s", n.Name, r.IP, r.Owner))
+			case ipam.KindExternal:
+				out = append(out, fmt.Sprintf("%s %s external", n.Name, r.IP))
+			}
+		}
 	}
 	return out
 }
@@ -329,7 +323,7 @@ var poolEffects = map[string]struct{ before, after []string }{
 // running a post hook again changes nothing.
 func TestRunDumps(t *testing.T) {
 	for _, name := range hookDumps(t) {
-		e := loadDump(t, name)
+		e := ganetitest.HookEnv(t, name)
 		for _, node := range []string{master, node2} {
 			t.Run(strings.ReplaceAll(name, "/", "_")+"@"+node, func(t *testing.T) {
 				g := newRig(t, node).withNetworks()

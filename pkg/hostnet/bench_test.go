@@ -18,7 +18,7 @@ func benchHost(b *testing.B, others int) (*routedEnv, *Applier) {
 	for i := 0; i <= others; i++ {
 		fmt.Fprintf(&batch, "tuntap add dev tb%d mode tap\n", i)
 	}
-	cmd := exec.Command("ip", "-n", e.host.name, "-batch", "-")
+	cmd := exec.Command("ip", "-n", e.host.Name(), "-batch", "-")
 	cmd.Stdin = strings.NewReader(batch.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("create taps: %v: %s", err, out)

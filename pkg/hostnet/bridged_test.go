@@ -2,7 +2,6 @@ package hostnet
 
 import (
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 	"github.com/diktyo/diktyo/pkg/ovsflow"
 )
 
@@ -20,9 +20,9 @@ func TestBridged(t *testing.T) {
 	host, vm1, vm2 := newNS(t, "host"), newNS(t, "vm"), newNS(t, "vm")
 	host.ip(t, "link", "add", "br-x", "mtu", "1400", "type", "bridge")
 	host.ip(t, "link", "set", "br-x", "up")
-	host.veth(t, "p-other", vm2, "eth0")
+	nettest.VethDown(t, host.NS, "p-other", vm2.NS, "eth0")
 	host.ip(t, "link", "set", "p-other", "mtu", "1400", "master", "br-x", "up")
-	host.veth(t, "tap-b1", vm1, "eth0")
+	nettest.VethDown(t, host.NS, "tap-b1", vm1.NS, "eth0")
 	for i, vm := range []*testNS{vm1, vm2} {
 		vm.ip(t, "link", "set", "eth0", "mtu", "1400", "up")
 		vm.ip(t, "addr", "add", []string{"198.51.100.20/24", "198.51.100.21/24"}[i], "dev", "eth0")
@@ -53,7 +53,7 @@ func TestBridged(t *testing.T) {
 	if again, err := a.Apply(plan); err != nil || !again.Empty() {
 		t.Errorf("second Apply: %+v, %v", again, err)
 	}
-	if err := ping(t, vm1, netip.MustParseAddr("198.51.100.21"), 20*time.Second); err != nil {
+	if err := vm1.Ping("198.51.100.21", 20*time.Second); err != nil {
 		t.Error(err)
 	}
 	if err := a.Remove(rec); err != nil {
@@ -89,7 +89,7 @@ func startOVS(t testing.TB, ns *testNS) *ovsEnv {
 	}
 	env := append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_DBDIR="+dir, "OVS_LOGDIR="+dir, "OVS_SYSCONFDIR="+dir)
 	start := func(name string, args ...string) {
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns.name, name}, args...)...)
+		cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name(), name}, args...)...)
 		cmd.Env = env
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -142,7 +142,7 @@ func TestOpenvSwitch(t *testing.T) {
 	host, vm := newNS(t, "host"), newNS(t, "vm")
 	o := startOVS(t, host)
 	o.vsctl(t, "add-br", "br-ovs", "--", "set", "bridge", "br-ovs", "datapath_type=netdev")
-	host.veth(t, "tap-o1", vm, "eth0")
+	nettest.VethDown(t, host.NS, "tap-o1", vm.NS, "eth0")
 	a := host.applier(t, Options{OVSDB: o.db, Timeout: 20 * time.Second})
 	f, err := a.Facts("tap-o1", "br-ovs", 0)
 	if err != nil {
@@ -230,7 +230,7 @@ func TestOVSFlowsApplyRemove(t *testing.T) {
 	}
 	needRoot(t)
 	host, vm := newNS(t, "host"), newNS(t, "vm")
-	host.veth(t, "tap-f1", vm, "eth0")
+	nettest.VethDown(t, host.NS, "tap-f1", vm.NS, "eth0")
 	a := host.applier(t, Options{OVSVsctl: vsctl, OVSOFCtl: ofctl, OVSDB: "unix:/run/ovs/db.sock"})
 	guard := &netplan.Filter{Tap: "tap-f1", Mode: netplan.ModeOpenvSwitch, MAC: []byte{0xaa, 0, 0, 0, 0, 1}, AntiSpoof: true}
 	h := netplan.Host{Tap: netplan.Tap{Name: "tap-f1"}, OVS: &netplan.OVSPort{Bridge: "br-ovs", Tag: 5, Guard: guard}}

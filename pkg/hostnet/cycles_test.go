@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // TestCycles applies and removes random NICs (routed, bridged, some that
@@ -26,10 +27,10 @@ func TestCycles(t *testing.T) {
 	// host's: an empty bridge changes MAC, MTU and carrier by itself.
 	e.host.ip(t, "link", "add", "br-c", "type", "bridge")
 	e.host.ip(t, "link", "set", "br-c", "address", "02:00:00:00:0c:01", "mtu", "1450")
-	e.host.veth(t, "p-c", vms, "uplc")
+	nettest.VethDown(t, e.host.NS, "p-c", vms.NS, "uplc")
 	vms.ip(t, "link", "set", "uplc", "up")
-	e.host.sysctl(t, "net/ipv6/conf/p-c/accept_dad", "0")
-	e.host.sysctl(t, "net/ipv6/conf/br-c/accept_dad", "0")
+	e.host.Sysctl(t, "net/ipv6/conf/p-c/accept_dad", "0")
+	e.host.Sysctl(t, "net/ipv6/conf/br-c/accept_dad", "0")
 	e.host.ip(t, "link", "set", "p-c", "mtu", "1450", "master", "br-c", "up")
 	e.host.ip(t, "link", "set", "br-c", "up")
 	e.host.waitLinkLocal(t, "p-c")
@@ -37,7 +38,7 @@ func TestCycles(t *testing.T) {
 	taps := make([]string, 6)
 	for i := range taps {
 		taps[i] = fmt.Sprintf("tap-y%d", i)
-		e.host.veth(t, taps[i], vms, fmt.Sprintf("eth%d", i))
+		nettest.VethDown(t, e.host.NS, taps[i], vms.NS, fmt.Sprintf("eth%d", i))
 	}
 	a := e.host.applier(t, Options{})
 	failing := e.host.applier(t, Options{OVSVsctl: func(args ...string) ([]byte, error) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // newLinkMsg builds a netlink datagram of one message.
@@ -148,7 +150,7 @@ func TestLinkReaderMatchesNetlink(t *testing.T) {
 	ns := newNS(t, "lr")
 	other := newNS(t, "lro")
 	ns.ip(t, "link", "add", "br-lr", "type", "bridge")
-	ns.veth(t, "ve-lr", other, "eth0")
+	nettest.VethDown(t, ns.NS, "ve-lr", other.NS, "eth0")
 	ns.ip(t, "link", "set", "ve-lr", "master", "br-lr", "mtu", "1400", "up")
 	ns.ip(t, "tuntap", "add", "dev", "tap-lr", "mode", "tap")
 	ns.ip(t, "link", "set", "tap-lr", "address", "cc:47:52:4e:45:54")

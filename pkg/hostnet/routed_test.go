@@ -10,6 +10,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/eui64"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 // Addresses of the routed test network (198.51.100.0/24, 2001:db8:1::/64).
@@ -38,18 +39,18 @@ func newRoutedEnv(t testing.TB) *routedEnv {
 	for _, kv := range [][2]string{
 		{"net/ipv4/conf/all/forwarding", "1"}, {"net/ipv6/conf/all/forwarding", "1"},
 	} {
-		h.sysctl(t, kv[0], kv[1])
+		h.Sysctl(t, kv[0], kv[1])
 	}
-	h.veth(t, uplinkName, r, "rtr0")
+	nettest.VethDown(t, h.NS, uplinkName, r.NS, "rtr0")
 	r.ip(t, "addr", "add", routerIP4.String()+"/24", "dev", "rtr0")
 	r.ip(t, "addr", "add", routerIP6.String()+"/64", "dev", "rtr0", "nodad")
 	r.ip(t, "addr", "add", routerLL.String()+"/64", "dev", "rtr0", "nodad")
 	r.ip(t, "link", "set", "rtr0", "up")
-	h.sysctl(t, "net/ipv6/conf/"+uplinkName+"/accept_dad", "0")
+	h.Sysctl(t, "net/ipv6/conf/"+uplinkName+"/accept_dad", "0")
 	h.ip(t, "link", "set", uplinkName, "up")
 	h.waitLinkLocal(t, uplinkName)
-	h.sysctl(t, "net/ipv4/conf/"+uplinkName+"/proxy_arp", "1")
-	h.sysctl(t, "net/ipv6/conf/"+uplinkName+"/proxy_ndp", "1")
+	h.Sysctl(t, "net/ipv4/conf/"+uplinkName+"/proxy_arp", "1")
+	h.Sysctl(t, "net/ipv6/conf/"+uplinkName+"/proxy_ndp", "1")
 	h.ip(t, "-4", "route", "add", "default", "via", routerIP4.String(), "dev", uplinkName, "onlink", "table", "100")
 	h.ip(t, "-6", "route", "add", "default", "via", routerLL.String(), "dev", uplinkName, "table", "100")
 	h.ip(t, "-4", "rule", "add", "iif", uplinkName, "table", "100", "pref", "1000")
@@ -61,7 +62,7 @@ func newRoutedEnv(t testing.TB) *routedEnv {
 func (e *routedEnv) addVM(t testing.TB, tap string, mac net.HardwareAddr) *testNS {
 	t.Helper()
 	vm := newNS(t, "vm")
-	e.host.veth(t, tap, vm, "eth0")
+	nettest.VethDown(t, e.host.NS, tap, vm.NS, "eth0")
 	vm.ip(t, "link", "set", "eth0", "address", mac.String())
 	vm.ip(t, "link", "set", "eth0", "up")
 	return vm
@@ -172,10 +173,10 @@ func TestRouted(t *testing.T) {
 	vm.ip(t, "route", "add", "default", "via", routerIP4.String())
 	vm.ip(t, "-6", "addr", "add", eui.String()+"/128", "dev", "eth0", "nodad")
 	vm.ip(t, "-6", "route", "add", "default", "via", eui64.LinkLocal(tapMAC).String(), "dev", "eth0")
-	if err := ping(t, vm, routerIP4, 20*time.Second); err != nil {
+	if err := vm.Ping(routerIP4.String(), 20*time.Second); err != nil {
 		t.Error(err)
 	}
-	if err := ping(t, vm, routerIP6, 20*time.Second); err != nil {
+	if err := vm.Ping(routerIP6.String(), 20*time.Second); err != nil {
 		t.Error(err)
 	}
 
@@ -199,14 +200,7 @@ func TestRoutedCompletesInterrupted(t *testing.T) {
 	mac := net.HardwareAddr{0xaa, 0, 0, 0, 0, 0x21}
 	e.addVM(t, tap, mac)
 	a := e.host.applier(t, Options{})
-	objects := func() string {
-		var s string
-		for _, cmd := range [][]string{{"-4", "rule"}, {"-6", "rule"}, {"neigh", "show", "proxy"},
-			{"-4", "route", "show", "table", "100"}, {"-6", "route", "show", "table", "100"}} {
-			s += e.host.ip(t, cmd...)
-		}
-		return s
-	}
+	objects := func() string { return e.host.routedObjects(t, "100") }
 	before, beforeAll := objects(), e.host.snapshot(t, tap, uplinkName)
 	plan := routedPlan(tap, testTable, uplinkName, netip.MustParseAddr("198.51.100.21"), mac)
 	half := plan
@@ -332,14 +326,7 @@ func TestRemoveAfterTapGone(t *testing.T) {
 	mac := net.HardwareAddr{0xaa, 0, 0, 0, 0, 0x41}
 	e.addVM(t, tap, mac)
 	a := e.host.applier(t, Options{})
-	objects := func() string {
-		var s string
-		for _, cmd := range [][]string{{"-4", "rule"}, {"-6", "rule"}, {"neigh", "show", "proxy"},
-			{"-4", "route", "show", "table", "all"}, {"-6", "route", "show", "table", "100"}} {
-			s += e.host.ip(t, cmd...)
-		}
-		return s
-	}
+	objects := func() string { return e.host.routedObjects(t, "all") }
 	before := objects()
 	rec, err := a.Apply(routedPlan(tap, testTable, uplinkName, netip.MustParseAddr("198.51.100.41"), mac))
 	if err != nil {
@@ -350,4 +337,17 @@ func TestRemoveAfterTapGone(t *testing.T) {
 		t.Fatalf("Remove: %v", err)
 	}
 	sameSnapshot(t, "after Remove", before, objects())
+}
+
+// routedObjects lists what a routed NIC adds to the host besides links
+// and sysctls: rules, proxy neighbours, the IPv6 routes of table 100 and
+// the IPv4 routes of table4 (a number, or "all").
+func (n *testNS) routedObjects(t testing.TB, table4 string) string {
+	t.Helper()
+	var s string
+	for _, cmd := range [][]string{{"-4", "rule"}, {"-6", "rule"}, {"neigh", "show", "proxy"},
+		{"-4", "route", "show", "table", table4}, {"-6", "route", "show", "table", "100"}} {
+		s += n.ip(t, cmd...)
+	}
+	return s
 }

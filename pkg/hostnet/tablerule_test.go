@@ -62,9 +62,9 @@ func markRules(t testing.TB, ns *testNS) string {
 func listMarkRules(ns *testNS) (string, error) {
 	var out []string
 	for _, fam := range []string{"-4", "-6"} {
-		b, err := exec.Command("ip", "-n", ns.name, fam, "rule").CombinedOutput()
+		b, err := exec.Command("ip", "-n", ns.Name(), fam, "rule").CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("ip -n %s %s rule: %w: %s", ns.name, fam, err, b)
+			return "", fmt.Errorf("ip -n %s %s rule: %w: %s", ns.Name(), fam, err, b)
 		}
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.Contains(l, "fwmark") {

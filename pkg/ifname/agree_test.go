@@ -7,6 +7,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
@@ -18,13 +19,18 @@ func TestCallersAgree(t *testing.T) {
 		"..", "täp", "tap$", "br-x@y", ".tap"} {
 		want := ifname.Validate(name) == nil
 		checks := map[string]error{
-			"netplan.ValidIfName":  netplan.ValidIfName(name),
 			"firewall.ValidateTap": firewall.ValidateTap(name),
 		}
 		_, err := binding.Parse(name, strings.NewReader("INDEV=tap0\nHOSTNAME=vm1\nIP=198.51.100.2\nMAC=aa:00:00:00:00:01\n"))
 		checks["binding.Parse"] = err
 		_, _, err = ifupconf.Parse(strings.NewReader("UPLINK='" + name + "'\n"))
 		checks["ifupconf UPLINK"] = err
+		// netplan.Build checks INTERFACE first; a good name fails later
+		// (no MAC), for another reason.
+		_, err = netplan.Build(netplan.Input{Env: &ganeti.IfupEnv{Interface: name}})
+		if got := !errors.Is(err, ifname.ErrInvalid); got != want {
+			t.Errorf("netplan.Build(INTERFACE=%q) = %v; ifname says ok = %v", name, err, want)
+		}
 		for what, err := range checks {
 			if got := err == nil; got != want {
 				t.Errorf("%s(%q) = %v; ifname says ok = %v", what, name, err, want)

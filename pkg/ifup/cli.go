@@ -16,6 +16,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/osenv"
 	"github.com/diktyo/diktyo/pkg/syslog"
 	"github.com/diktyo/diktyo/pkg/version"
 )
@@ -44,7 +45,7 @@ func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	if Daemon(args) {
 		level = slog.LevelInfo
 	}
-	if envMap(env)["DIKTYO_DEBUG"] != "" {
+	if osenv.Map(env)["DIKTYO_DEBUG"] != "" {
 		level = slog.LevelDebug
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
@@ -177,7 +178,7 @@ func (r *Runner) cmdUp(ctx context.Context, argv, args, environ []string) error 
 		}
 		environ, args = file, args[2:]
 	}
-	m := envMap(environ)
+	m := osenv.Map(environ)
 	if len(args) > 1 || (len(args) == 1 && strings.HasPrefix(args[0], "-")) {
 		return fmt.Errorf("%w: up [--env FILE] [TAP]", ErrUsage)
 	}
@@ -198,7 +199,7 @@ func (r *Runner) cmdUp(ctx context.Context, argv, args, environ []string) error 
 }
 
 func (r *Runner) cmdDown(ctx context.Context, args, environ []string) error {
-	m := envMap(environ)
+	m := osenv.Map(environ)
 	tap := m["INTERFACE"]
 	switch {
 	case len(args) >= 1 && !strings.HasPrefix(args[0], "-"):
@@ -289,14 +290,4 @@ func addrs6(p *netplan.Plan) string {
 		}
 	}
 	return "-"
-}
-
-func envMap(environ []string) map[string]string {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
@@ -173,7 +174,7 @@ func Options(c *ifupconf.Config) netplan.Options {
 // Plan computes the plan of a NIC without changing anything: network
 // (from the environment or the pool), host facts, then netplan.Build.
 func (r *Runner) Plan(ctx context.Context, e *ganeti.IfupEnv) (*netplan.Plan, error) {
-	if err := netplan.ValidIfName(e.Interface); err != nil {
+	if err := ifname.Validate(e.Interface); err != nil {
 		return nil, fmt.Errorf("INTERFACE: %w", err)
 	}
 	netw := e.Network
@@ -397,7 +398,7 @@ func (r *Runner) teardown(rec *Record) error {
 // knows which NIC it means, e.g. from Ganeti's environment), state of
 // another NIC is left alone and ErrNotOwner returned. No state is success.
 func (r *Runner) Down(ctx context.Context, tap string, id *netplan.NICID) error {
-	if err := netplan.ValidIfName(tap); err != nil {
+	if err := ifname.Validate(tap); err != nil {
 		return &TapError{Tap: tap, Err: err}
 	}
 	if err := r.down(tap, id); err != nil {
@@ -484,7 +485,7 @@ func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 		errs = append(errs, fmt.Errorf("list firewall: %w", err))
 	}
 	for _, tap := range filtered {
-		if recorded[tap] || netplan.ValidIfName(tap) != nil {
+		if recorded[tap] || ifname.Validate(tap) != nil {
 			continue
 		}
 		removed, err := r.reconcileOrphanFilter(tap)
@@ -502,7 +503,7 @@ func (r *Runner) Reconcile(ctx context.Context) ([]string, error) {
 	}
 	for _, de := range des {
 		tap := de.Name()
-		if recorded[tap] || !de.Type().IsRegular() || strings.HasPrefix(tap, ".") || netplan.ValidIfName(tap) != nil {
+		if recorded[tap] || !de.Type().IsRegular() || strings.HasPrefix(tap, ".") || ifname.Validate(tap) != nil {
 			continue
 		}
 		removed, err := r.reconcileOrphanBinding(tap)
@@ -671,7 +672,7 @@ func (r *Runner) Records(taps ...string) ([]*Record, error) {
 	}
 	var out []*Record
 	for _, tap := range taps {
-		if err := netplan.ValidIfName(tap); err != nil {
+		if err := ifname.Validate(tap); err != nil {
 			return nil, &TapError{Tap: tap, Err: err}
 		}
 		rec, err := r.st.read(tap)

@@ -19,12 +19,13 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/binding"
 	"github.com/diktyo/diktyo/pkg/firewall"
+	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
-
-const ganetiDir = "../../testdata/ganeti/kvm"
 
 type rig struct {
 	t    *testing.T
@@ -64,18 +65,7 @@ func newRig(t *testing.T) *rig {
 // environ returns a real Ganeti dump with overrides ("" deletes).
 func environ(t *testing.T, file string, over map[string]string) []string {
 	t.Helper()
-	env, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := envMap(env)
-	for k, v := range over {
-		if v == "" {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-	}
+	m := ganetitest.Env(t, filepath.Join("kvm", file), over)
 	out := make([]string, 0, len(m))
 	for k, v := range m {
 		out = append(out, k+"="+v)
@@ -489,7 +479,7 @@ func TestShow(t *testing.T) {
 			t.Errorf("show --json has no %s:\n%s", want, g.out)
 		}
 	}
-	if err := g.run([]string{"diktyo-ifup", "show", "../x"}, nil); !errors.Is(err, netplan.ErrInvalid) {
+	if err := g.run([]string{"diktyo-ifup", "show", "../x"}, nil); !errors.Is(err, ifname.ErrInvalid) {
 		t.Fatalf("show ../x: %v", err)
 	}
 }
@@ -506,7 +496,7 @@ func TestLockTimeout(t *testing.T) {
 	}
 	defer l.unlock(false)
 	err = g.up(routedEnv, nil)
-	if !errors.Is(err, ErrLockTimeout) || !strings.HasPrefix(err.Error(), "tap1: ") {
+	if !errors.Is(err, flock.ErrTimeout) || !strings.HasPrefix(err.Error(), "tap1: ") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/diktyo/diktyo/pkg/flock"
+	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -46,9 +47,6 @@ type Record struct {
 	Complete bool      `json:"complete"`
 	Updated  time.Time `json:"updated"`
 }
-
-// ErrLockTimeout: another diktyo-ifup held the tap's lock for too long.
-var ErrLockTimeout = errors.New("timed out waiting for the tap lock")
 
 // ErrBadRecord: a record file does not parse (a crash while it was first
 // written, or an edit by hand). It is treated as stale.
@@ -246,7 +244,7 @@ func (s store) taps() ([]string, error) {
 	var out []string
 	for _, e := range ents {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if ok && !strings.HasPrefix(name, ".") && netplan.ValidIfName(name) == nil {
+		if ok && !strings.HasPrefix(name, ".") && ifname.Validate(name) == nil {
 			out = append(out, name)
 		}
 	}
@@ -260,7 +258,8 @@ type tapLock struct {
 	path string
 }
 
-// lock takes the tap's lock, waiting at most timeout. Lock files are
+// lock takes the tap's lock, waiting at most timeout (then the error
+// wraps flock.ErrTimeout: another diktyo-ifup held it too long). Lock files are
 // removed by unlock(true) once a tap has no state; flock.Acquire then
 // makes a waiter lock the new file.
 func (s store) lock(tap string, timeout time.Duration) (*tapLock, error) {
@@ -269,7 +268,7 @@ func (s store) lock(tap string, timeout time.Duration) (*tapLock, error) {
 		return os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
 	}, timeout)
 	if errors.Is(err, flock.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %w", ErrLockTimeout, err)
+		return nil, fmt.Errorf("timed out waiting for the tap lock: %w", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", tap, err)

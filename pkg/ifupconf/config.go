@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/diktyo/diktyo/pkg/ifname"
+	"github.com/diktyo/diktyo/pkg/osenv"
 )
 
 // DefaultPath is where the configuration lives; env DIKTYO_CONFIG
@@ -427,7 +428,7 @@ func unquote(v string) (string, error) {
 // DIKTYO_IPAM_DB. A missing DefaultPath means defaults; a missing file
 // named by DIKTYO_CONFIG is an error.
 func Load(environ []string) (*Config, []string, error) {
-	env := envMap(environ)
+	env := osenv.Map(environ)
 	path, explicit := env["DIKTYO_CONFIG"]
 	if path == "" {
 		path, explicit = DefaultPath, false
@@ -460,16 +461,6 @@ func Load(environ []string) (*Config, []string, error) {
 		}
 	}
 	return c, warnings, nil
-}
-
-func envMap(environ []string) map[string]string {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // Marshal renders c as a configuration file that Parse reads back to the

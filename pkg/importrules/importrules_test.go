@@ -31,7 +31,7 @@ var forbiddenInPure = []string{
 var testHelpers = []string{
 	"testing", "github.com/mdlayher/netlink/nltest", module + "/pkg/nettest",
 	module + "/pkg/ipam/storetest", module + "/pkg/ipam/etcdstore/etcdtest", module + "/pkg/golden",
-	module + "/pkg/nfqueue/nfqueuetest",
+	module + "/pkg/nfqueue/nfqueuetest", module + "/pkg/firewall/firewalltest", module + "/pkg/ganeti/ganetitest",
 }
 
 type pkgInfo struct {

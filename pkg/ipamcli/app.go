@@ -15,6 +15,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/ipam/boltstore"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore"
 	"github.com/diktyo/diktyo/pkg/ipam/storeurl"
+	"github.com/diktyo/diktyo/pkg/osenv"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -32,14 +33,7 @@ func Run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	if version.Handle(args, Name, stdout) {
 		return ExitOK
 	}
-	vars := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
-	getenv := func(k string) string { return vars[k] }
-	e := &env{args: args, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	e := &env{args: args, stdin: stdin, stdout: stdout, stderr: stderr, getenv: osenv.Getenv(environ)}
 	app := e.app()
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil {

@@ -301,21 +301,15 @@ func (e *env) networkInfo() *cli.Command {
 		Usage:        "show networks in detail: definition, counters, usage map, reservations, groups, instances",
 		ArgsUsage:    "[NAME...]",
 		BashComplete: e.completeNetworks,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "\"json\" for JSON"},
-		},
+		Flags:        []cli.Flag{jsonOutputFlag()},
 		Action: func(c *cli.Context) error {
 			names, err := posArgs(c, 0, -1, "network info [-o json] [NAME...]")
 			if err != nil {
 				return err
 			}
-			asJSON := false
-			switch o := c.String("output"); o {
-			case "":
-			case "json":
-				asJSON = true
-			default:
-				return usagef("network info: -o %q: only json is supported", o)
+			asJSON, err := wantJSON(c, "network info")
+			if err != nil {
+				return err
 			}
 			var out bytes.Buffer
 			var docs []infoJSON

@@ -333,19 +333,7 @@ func (e *env) ipReleaseOwner() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o, cols, err := parseListOpts(c, fs)
-			if err != nil {
-				return err
-			}
-			var hs []ipam.Holding
-			err = e.update(c, func(t *ipam.Txn) error {
-				hs, err = t.ReleaseOwner(owner)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			return writeList(e.stdout, o, cols, addressesFirst(hs))
+			return e.updateHoldings(c, fs, func(t *ipam.Txn) ([]ipam.Holding, error) { return t.ReleaseOwner(owner) })
 		},
 	}
 }
@@ -376,22 +364,30 @@ func (e *env) ipReassign() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o, cols, err := parseListOpts(c, fs)
-			if err != nil {
-				return err
-			}
-			var hs []ipam.Holding
-			err = e.update(c, func(t *ipam.Txn) error {
-				hs, err = t.Reassign(from, to)
+			return e.updateHoldings(c, fs, func(t *ipam.Txn) ([]ipam.Holding, error) {
+				hs, err := t.Reassign(from, to)
 				if err == nil && len(hs) == 0 {
 					err = fmt.Errorf("owner %s holds nothing: %w", from, ipam.ErrNotFound)
 				}
-				return err
+				return hs, err
 			})
-			if err != nil {
-				return err
-			}
-			return writeList(e.stdout, o, cols, addressesFirst(hs))
 		},
 	}
+}
+
+// updateHoldings runs fn in one update and lists the holdings it returns
+// (addresses first) with the list options of fs.
+func (e *env) updateHoldings(c *cli.Context, fs *fieldSet[ipam.Holding], fn func(*ipam.Txn) ([]ipam.Holding, error)) error {
+	o, cols, err := parseListOpts(c, fs)
+	if err != nil {
+		return err
+	}
+	var hs []ipam.Holding
+	if err := e.update(c, func(t *ipam.Txn) (err error) {
+		hs, err = fn(t)
+		return err
+	}); err != nil {
+		return err
+	}
+	return writeList(e.stdout, o, cols, addressesFirst(hs))
 }

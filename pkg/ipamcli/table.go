@@ -38,6 +38,24 @@ func listFlags(defaults []string) []cli.Flag {
 	}
 }
 
+// jsonOutputFlag is -o of the commands that print text or, with -o json,
+// JSON (not a list of fields: see listFlags).
+func jsonOutputFlag() cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "\"json\" for JSON"}
+}
+
+// wantJSON parses jsonOutputFlag for the command cmd.
+func wantJSON(c *cli.Context, cmd string) (bool, error) {
+	switch o := c.String("output"); o {
+	case "":
+		return false, nil
+	case "json":
+		return true, nil
+	default:
+		return false, usagef("%s: -o %q: only json is supported", cmd, o)
+	}
+}
+
 // listOpts is the parsed form of listFlags.
 type listOpts struct {
 	json      bool

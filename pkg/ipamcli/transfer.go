@@ -108,23 +108,17 @@ func (e *env) checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "verify the pool's invariants; prints one line per problem and exits 8 if there are any",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "\"json\" for JSON"},
-		},
+		Flags: []cli.Flag{jsonOutputFlag()},
 		Action: func(c *cli.Context) error {
 			if _, err := posArgs(c, 0, 0, "check [-o json]"); err != nil {
 				return err
 			}
-			asJSON := false
-			switch o := c.String("output"); o {
-			case "":
-			case "json":
-				asJSON = true
-			default:
-				return usagef("check: -o %q: only json is supported", o)
+			asJSON, err := wantJSON(c, "check")
+			if err != nil {
+				return err
 			}
 			var res checkJSON
-			err := e.view(c, func(t *ipam.Txn) error {
+			err = e.view(c, func(t *ipam.Txn) error {
 				probs, err := t.Check()
 				if err != nil {
 					return err

@@ -2,6 +2,7 @@ package ndp
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -50,31 +51,23 @@ func seedsNS(f *testing.F) {
 
 func FuzzHandleRS(f *testing.F) {
 	seedsRS(f)
-	r := newTestResponder(f, testConfig())
-	f.Fuzz(func(t *testing.T, pkt []byte, spoof bool) {
-		b := routedBinding()
-		b.MACSpoof = spoof
-		src := vmMAC
-		if spoof {
-			src = otherMAC
-		}
-		p := Packet{IPv6: pkt, SrcMAC: src, DevMAC: devMAC, Binding: b}
-		out, res := r.HandleRS(nil, p)
-		if res >= NumResults {
-			t.Fatalf("result %d", res)
-		}
-		if res != Reply {
-			if len(out) != 0 {
-				t.Fatal("drop wrote bytes")
-			}
-			return
-		}
-		fuzzReply(t, r, p, out, func(h ip6frame.Header) []byte { return BuildRS(nil, src, h.Src) })
+	fuzzHandler(f, (*Responder).HandleRS, func(src net.HardwareAddr, h ip6frame.Header) []byte {
+		return BuildRS(nil, src, h.Src)
 	})
 }
 
 func FuzzHandleNS(f *testing.F) {
 	seedsNS(f)
+	fuzzHandler(f, (*Responder).HandleNS, func(src net.HardwareAddr, h ip6frame.Header) []byte {
+		return BuildNS(nil, src, h.Src, netip.AddrFrom16([16]byte(h.Payload[8:24])))
+	})
+}
+
+// fuzzHandler fuzzes one handler of the test responder with packets from
+// the VM (or, spoofing, from another MAC): every result is a known one, a
+// drop writes nothing and a reply passes fuzzReply, request rebuilding
+// the solicitation that reply answers.
+func fuzzHandler(f *testing.F, handle func(*Responder, []byte, Packet) ([]byte, Result), request func(src net.HardwareAddr, h ip6frame.Header) []byte) {
 	r := newTestResponder(f, testConfig())
 	f.Fuzz(func(t *testing.T, pkt []byte, spoof bool) {
 		b := routedBinding()
@@ -84,7 +77,7 @@ func FuzzHandleNS(f *testing.F) {
 			src = otherMAC
 		}
 		p := Packet{IPv6: pkt, SrcMAC: src, DevMAC: devMAC, Binding: b}
-		out, res := r.HandleNS(nil, p)
+		out, res := handle(r, nil, p)
 		if res >= NumResults {
 			t.Fatalf("result %d", res)
 		}
@@ -94,9 +87,7 @@ func FuzzHandleNS(f *testing.F) {
 			}
 			return
 		}
-		fuzzReply(t, r, p, out, func(h ip6frame.Header) []byte {
-			return BuildNS(nil, src, h.Src, netip.AddrFrom16([16]byte(h.Payload[8:24])))
-		})
+		fuzzReply(t, r, p, out, func(h ip6frame.Header) []byte { return request(src, h) })
 	})
 }
 

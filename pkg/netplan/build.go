@@ -102,8 +102,8 @@ func Build(in Input) (*Plan, error) {
 	if e == nil {
 		return nil, fmt.Errorf("%w: no environment", ErrInvalid)
 	}
-	if err := ValidIfName(e.Interface); err != nil {
-		return nil, fmt.Errorf("INTERFACE: %w", err)
+	if err := ifname.Validate(e.Interface); err != nil {
+		return nil, fmt.Errorf("INTERFACE: %w: %w", ErrInvalid, err)
 	}
 	if len(e.MAC) != 6 {
 		return nil, fmt.Errorf("%w: MAC %q: want 6 octets", ErrInvalid, e.MAC)
@@ -154,8 +154,8 @@ func Build(in Input) (*Plan, error) {
 		if br == "" {
 			br = e.Bridge
 		}
-		if err := ValidIfName(br); err != nil {
-			return nil, fmt.Errorf("LINK (bridge): %w", err)
+		if err := ifname.Validate(br); err != nil {
+			return nil, fmt.Errorf("LINK (bridge): %w: %w", ErrInvalid, err)
 		}
 		if !in.Facts.Link.Exists {
 			return nil, fmt.Errorf("bridge %s: %w", br, ErrNoSuchLink)
@@ -169,8 +169,8 @@ func Build(in Input) (*Plan, error) {
 		indev = br
 	case ganeti.ModeOpenvSwitch:
 		p.Mode = ModeOpenvSwitch
-		if err := ValidIfName(e.Link); err != nil {
-			return nil, fmt.Errorf("LINK (Open vSwitch bridge): %w", err)
+		if err := ifname.Validate(e.Link); err != nil {
+			return nil, fmt.Errorf("LINK (Open vSwitch bridge): %w: %w", ErrInvalid, err)
 		}
 		if !in.Facts.Link.Exists {
 			return nil, fmt.Errorf("OVS bridge %s: %w", e.Link, ErrNoSuchLink)
@@ -348,15 +348,6 @@ func ProfileOf(e *ganeti.IfupEnv) Profile {
 		}
 	}
 	return best
-}
-
-// ValidIfName checks an interface name with pkg/ifname's rule; the error
-// wraps both ErrInvalid and ifname.ErrInvalid.
-func ValidIfName(s string) error {
-	if err := ifname.Validate(s); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return nil
 }
 
 // ParseTable resolves a routed NIC's LINK to a table number: a decimal

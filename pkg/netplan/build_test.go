@@ -12,13 +12,11 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/golden"
 )
 
-const (
-	ganetiDir = "../../testdata/ganeti/kvm"
-	goldenDir = "testdata/plan"
-)
+const goldenDir = "testdata/plan"
 
 func testOptions() Options {
 	return Options{
@@ -64,23 +62,7 @@ func noUplink(f HostFacts, link LinkFacts) HostFacts {
 // env loads a real Ganeti dump and applies overrides ("" deletes).
 func env(t *testing.T, file string, over map[string]string) *ganeti.IfupEnv {
 	t.Helper()
-	environ, err := ganeti.ReadEnvFile(filepath.Join(ganetiDir, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	for k, v := range over {
-		if v == "" {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-	}
-	e, err := ganeti.ParseIfupEnvMap(m)
+	e, err := ganeti.ParseIfupEnvMap(ganetitest.Env(t, filepath.Join("kvm", file), over))
 	if err != nil {
 		t.Fatal(err)
 	}

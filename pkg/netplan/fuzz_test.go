@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ifname"
 )
 
 // FuzzBuild: Ganeti's environment comes from instance and network
@@ -33,7 +34,7 @@ func FuzzBuild(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ValidIfName(p.NIC.Tap) != nil || strings.Contains(p.Host.Tap.Name, "/") {
+		if ifname.Validate(p.NIC.Tap) != nil || strings.Contains(p.Host.Tap.Name, "/") {
 			t.Fatalf("plan for bad tap %q", p.NIC.Tap)
 		}
 		b, err := json.Marshal(p)

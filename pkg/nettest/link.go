@@ -84,6 +84,24 @@ func Veth(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string) Pa
 // start, as on a VM whose NIC boots with its MAC.
 func VethMAC(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string, vmMAC net.HardwareAddr) Pair {
 	t.Helper()
+	p := addVeth(t, hostNS, hostName, vmNS, vmName, vmMAC)
+	p.Host.Up(t)
+	p.VM.Up(t)
+	hostNS.WaitUp(t, hostName)
+	vmNS.WaitUp(t, vmName)
+	return p
+}
+
+// VethDown is Veth leaving both ends down, as a tap is before Ganeti sets
+// it up: the test sets MACs, MTUs and sysctls first, or leaves bringing
+// the host end up to the code under test.
+func VethDown(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string) Pair {
+	t.Helper()
+	return addVeth(t, hostNS, hostName, vmNS, vmName, nil)
+}
+
+func addVeth(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string, vmMAC net.HardwareAddr) Pair {
+	t.Helper()
 	RequireRoot(t)
 	err := hostNS.withHandle(func(h *netlink.Handle) error {
 		v := &netlink.Veth{
@@ -98,12 +116,7 @@ func VethMAC(t testing.TB, hostNS *NS, hostName string, vmNS *NS, vmName string,
 		t.Fatalf("veth %s/%s - %s/%s: %v", hostNS, hostName, vmNS, vmName, err)
 	}
 	t.Cleanup(func() { _ = deleteLink(hostNS, hostName) })
-	p := Pair{Host: hostNS.MustLink(t, hostName), VM: vmNS.MustLink(t, vmName)}
-	p.Host.Up(t)
-	p.VM.Up(t)
-	hostNS.WaitUp(t, hostName)
-	vmNS.WaitUp(t, vmName)
-	return p
+	return Pair{Host: hostNS.MustLink(t, hostName), VM: vmNS.MustLink(t, vmName)}
 }
 
 // Bridge creates an empty bridge, up, in ns. An empty bridge also stands in

@@ -43,6 +43,9 @@ func TestNSDo(t *testing.T) {
 	if out := ns.Run(t, "cat", "/etc/resolv.conf"); !strings.Contains(out, ns.Name()) {
 		t.Fatalf("resolv.conf inside: %q", out)
 	}
+	if out := ns.Snapshot(t, "ip", "-o", "link", "show", "lo"); !strings.Contains(out, "lo:") {
+		t.Fatalf("snapshot of lo: %q", out)
+	}
 }
 
 // vm is a host namespace and a VM namespace joined by a veth whose VM end
@@ -65,6 +68,16 @@ func TestVethBridge(t *testing.T) {
 	// A bridge takes the lowest MAC of its ports: read it again.
 	guest.AddNeigh(t, "eth0", netip.MustParseAddr("198.51.100.1"), host.MustLink(t, br.Name).MAC)
 	udpRoundTrip(t, host, netip.MustParseAddr("198.51.100.1"), guest)
+	if err := guest.Ping("198.51.100.1", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Echo("198.51.100.1", "198.51.100.2", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing answers for an address nobody has.
+	if err := guest.Ping("198.51.100.99", time.Second); err == nil {
+		t.Fatal("ping of an absent address answered")
+	}
 	if got := guest.MustLink(t, "eth0").MAC; got.String() != vmMAC.String() {
 		t.Fatalf("VM MAC %v", got)
 	}
@@ -254,4 +267,17 @@ func udpRoundTrip(t *testing.T, host *NS, addr netip.Addr, guest *NS) {
 		}
 	}
 	t.Fatal("no datagram arrived within 30s")
+}
+
+func TestDaemonDir(t *testing.T) {
+	root, bindings := DaemonDir(t, "nettest-")
+	for _, d := range []string{root, bindings} {
+		st, err := os.Stat(d)
+		if err != nil || !st.IsDir() || st.Mode().Perm()&0o005 != 0o005 {
+			t.Errorf("%s: %v %v, want a directory every user can read", d, st.Mode(), err)
+		}
+	}
+	if filepath.Dir(bindings) != root {
+		t.Errorf("bindings %s not in %s", bindings, root)
+	}
 }

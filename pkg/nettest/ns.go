@@ -205,3 +205,42 @@ func sysctlPath(key string) string {
 	}
 	return filepath.Join("/proc/sys", key)
 }
+
+// DaemonDir returns a new directory, removed at cleanup, holding an empty
+// "bindings" directory, both readable by every user: a daemon under test
+// that drops root (to nobody) still reads its files there, which it
+// cannot under t.TempDir (whose parent is private to root).
+func DaemonDir(t testing.TB, prefix string) (root, bindings string) {
+	t.Helper()
+	root, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	bindings = filepath.Join(root, "bindings")
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(bindings, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, bindings
+}
+
+// Snapshot runs args inside the namespace like Run, for commands that
+// print its state (ip link show, ...): while the output carries ip's
+// "netns reference is invalid" it runs them again, for a second at most.
+// ip names a veth peer's namespace from /run/netns, where other tests
+// add and remove theirs, and may fail at that for a moment.
+func (ns *NS) Snapshot(t testing.TB, args ...string) string {
+	t.Helper()
+	for range 50 {
+		out := ns.Run(t, args...)
+		if !strings.Contains(out, "netns reference is invalid") {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("netns %s: %s: ip keeps failing on /run/netns", ns.name, strings.Join(args, " "))
+	return ""
+}

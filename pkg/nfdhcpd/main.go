@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/nfdconf"
+	"github.com/diktyo/diktyo/pkg/osenv"
 	"github.com/diktyo/diktyo/pkg/version"
 )
 
@@ -54,15 +55,7 @@ func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	if version.Handle(args, Name, stdout) {
 		return ExitOK
 	}
-	getenv := func(key string) string {
-		v := ""
-		for _, kv := range env {
-			if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-				v = val
-			}
-		}
-		return v
-	}
+	getenv := osenv.Getenv(env)
 	opts, code := parseFlags(args, getenv, stderr)
 	if code >= 0 {
 		return code

@@ -156,18 +156,7 @@ func TestSmoke(t *testing.T) {
 	nettest.SteerQueues(t, host, nettest.Queues{Tap: tap, DHCP: 42, RS: 43, NS: 44, DHCPv6: 45, Chain: "filter/INPUT"})
 
 	// A state directory the daemon user (nobody) can read.
-	root, err := os.MkdirTemp("", "nfdhcpd-smoke-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(root) })
-	if err := os.Chmod(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "bindings")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root, dir := nettest.DaemonDir(t, "nfdhcpd-smoke-")
 	pidfile := filepath.Join(root, "run", "nfdhcpd.pid")
 	conf := filepath.Join(root, "nfdhcpd.conf")
 	writeFile(t, conf, fmt.Sprintf(`[general]

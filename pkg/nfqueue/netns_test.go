@@ -89,6 +89,18 @@ func (p vmPair) sender(t testing.TB, port int) *net.UDPConn {
 	return c
 }
 
+// queued is a VM pair whose UDP to port 6767 on the host end (and
+// matching match, iptables arguments) goes to queue cfg.Queue, bound with
+// cfg in the host namespace; l receives on the host end, s sends from
+// the VM.
+func queued(t testing.TB, cfg Config, match ...string) (p vmPair, q *Queue, l, s *net.UDPConn) {
+	t.Helper()
+	p = newVMPair(t)
+	p.queueUDP(t, cfg.Queue, 6767, match...)
+	q = openIn(t, p.host, cfg)
+	return p, q, p.listen(t, 6767), p.sender(t, 6767)
+}
+
 // open binds a queue inside ns.
 func openIn(t testing.TB, ns *nettest.NS, cfg Config) *Queue {
 	t.Helper()

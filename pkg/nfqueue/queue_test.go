@@ -72,10 +72,7 @@ func send(t *testing.T, c *net.UDPConn, s string) {
 
 func TestServeAcceptSeesFields(t *testing.T) {
 	nettest.RequireRoot(t)
-	p := newVMPair(t)
-	p.queueUDP(t, 42, 6767)
-	q := openIn(t, p.host, Config{Queue: 42})
-	l, s := p.listen(t, 6767), p.sender(t, 6767)
+	p, q, l, s := queued(t, Config{Queue: 42})
 
 	seen := make(chan Packet, 4)
 	h := func(pk *Packet) Verdict {
@@ -120,10 +117,7 @@ func TestServeAcceptSeesFields(t *testing.T) {
 
 func TestServeDrop(t *testing.T) {
 	nettest.RequireRoot(t)
-	p := newVMPair(t)
-	p.queueUDP(t, 43, 6767)
-	q := openIn(t, p.host, Config{Queue: 43})
-	l, s := p.listen(t, 6767), p.sender(t, 6767)
+	p, q, l, s := queued(t, Config{Queue: 43})
 	serve(t, q, func(*Packet) Verdict { return Drop })
 	send(t, s, "drop me")
 	waitFor(t, "a drop verdict", func() bool { return q.Stats().Dropped == 1 })
@@ -139,10 +133,7 @@ func TestServeHandlerPanic(t *testing.T) {
 	nettest.RequireRoot(t)
 	for _, v := range []Verdict{Accept, Drop} {
 		t.Run(v.String(), func(t *testing.T) {
-			p := newVMPair(t)
-			p.queueUDP(t, 44, 6767)
-			q := openIn(t, p.host, Config{Queue: 44, PanicVerdict: v})
-			l, s := p.listen(t, 6767), p.sender(t, 6767)
+			p, q, l, s := queued(t, Config{Queue: 44, PanicVerdict: v})
 			serve(t, q, func(pk *Packet) Verdict {
 				pk.SetVerdictMark(7) // must not survive the panic
 				panic("handler bug")
@@ -166,10 +157,7 @@ func TestServeHandlerPanic(t *testing.T) {
 
 func TestSetVerdictBatch(t *testing.T) {
 	nettest.RequireRoot(t)
-	p := newVMPair(t)
-	p.queueUDP(t, 45, 6767)
-	q := openIn(t, p.host, Config{Queue: 45})
-	l, s := p.listen(t, 6767), p.sender(t, 6767)
+	p, q, l, s := queued(t, Config{Queue: 45})
 	ids := make(chan uint32, 8)
 	serve(t, q, func(pk *Packet) Verdict { ids <- pk.ID; return Pending })
 	const n = 5
@@ -210,10 +198,7 @@ func TestSetVerdictBatch(t *testing.T) {
 
 func TestRepeatWithMark(t *testing.T) {
 	nettest.RequireRoot(t)
-	p := newVMPair(t)
-	p.queueUDP(t, 42, 6767, "-m", "mark", "!", "--mark", "0x1")
-	q := openIn(t, p.host, Config{Queue: 42})
-	l, s := p.listen(t, 6767), p.sender(t, 6767)
+	_, q, l, s := queued(t, Config{Queue: 42}, "-m", "mark", "!", "--mark", "0x1")
 	serve(t, q, func(pk *Packet) Verdict {
 		pk.SetVerdictMark(1)
 		return Repeat
@@ -230,10 +215,7 @@ func TestFailOpen(t *testing.T) {
 	nettest.RequireRoot(t)
 	for _, failOpen := range []bool{true, false} {
 		t.Run(fmt.Sprint("failopen=", failOpen), func(t *testing.T) {
-			p := newVMPair(t)
-			p.queueUDP(t, 42, 6767)
-			q := openIn(t, p.host, Config{Queue: 42, MaxLen: 1, FailOpen: failOpen})
-			l, s := p.listen(t, 6767), p.sender(t, 6767)
+			p, q, l, s := queued(t, Config{Queue: 42, MaxLen: 1, FailOpen: failOpen})
 			entered, release := make(chan struct{}), make(chan struct{})
 			serve(t, q, func(pk *Packet) Verdict {
 				close(entered) // a second call would panic: only one packet fits
@@ -372,10 +354,7 @@ func BenchmarkKernelRoundTrip(b *testing.B) {
 // and served first, not lost without a verdict.
 func TestPacketsDuringConfigAreKept(t *testing.T) {
 	nettest.RequireRoot(t)
-	p := newVMPair(t)
-	p.queueUDP(t, 42, 6767)
-	q := openIn(t, p.host, Config{Queue: 42})
-	l, s := p.listen(t, 6767), p.sender(t, 6767)
+	p, q, l, s := queued(t, Config{Queue: 42})
 	send(t, s, "early")
 	waitFor(t, "the packet to be queued", func() bool { return outstanding(t, p.host, 42).Outstanding == 1 })
 	if err := q.request(paramsAttr(DefaultCopyRange)); err != nil {
@@ -392,10 +371,7 @@ func TestPacketsDuringConfigAreKept(t *testing.T) {
 // longer than the copy range arrives cut, with its original length.
 func TestCopyRangeAndOptions(t *testing.T) {
 	nettest.RequireRoot(t)
-	p := newVMPair(t)
-	p.queueUDP(t, 42, 6767)
-	q := openIn(t, p.host, Config{Queue: 42, CopyRange: 64, MaxLen: 16, FailOpen: true, GSO: true, ReadBuffer: 1 << 20, LegacyPFBind: true})
-	l, s := p.listen(t, 6767), p.sender(t, 6767)
+	p, q, l, s := queued(t, Config{Queue: 42, CopyRange: 64, MaxLen: 16, FailOpen: true, GSO: true, ReadBuffer: 1 << 20, LegacyPFBind: true})
 	type seen struct {
 		n      int
 		capLen uint32

@@ -36,14 +36,21 @@ func read(t *testing.T, c *net.UnixConn) string {
 	return string(buf[:n])
 }
 
-func TestWrite(t *testing.T) {
+// listenDial is a syslog daemon and a Writer connected to it.
+func listenDial(t *testing.T) (*net.UnixConn, *Writer) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "log")
 	srv := listen(t, path)
 	w, err := Dial(path, "diktyo-test", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
+	return srv, w
+}
+
+func TestWrite(t *testing.T) {
+	srv, w := listenDial(t)
 	for _, tc := range []struct {
 		sev  Severity
 		pri  string
@@ -123,13 +130,7 @@ func TestSeverityOf(t *testing.T) {
 // TestHandler: records below the level are dropped, others become one line
 // each with their level's severity, without time and level attributes.
 func TestHandler(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log")
-	srv := listen(t, path)
-	w, err := Dial(path, "diktyo-test", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	srv, w := listenDial(t)
 	log := slog.New(NewHandler(w, slog.LevelInfo)).With("tap", "tap0")
 	log.Debug("hidden")
 	log.Warn("removed state", "instance", "vm1")

@@ -66,6 +66,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/internal/writer"
 )
 
 // DefaultPath is where diktyo keeps its pool on each node.
@@ -114,7 +115,7 @@ type Store struct {
 	log      *slog.Logger
 	db       *bolt.DB
 	lock     *fileLock // nil when read-only without a lock file
-	writer   chan struct{}
+	writer   writer.Token
 
 	mu     sync.Mutex
 	closed bool
@@ -183,9 +184,8 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout:  opts.Timeout,
 		log:      log,
 		lock:     lock,
-		writer:   make(chan struct{}, 1),
+		writer:   writer.New(),
 	}
-	s.writer <- struct{}{}
 	if s.db, err = s.openDB(opts, deadline); err != nil {
 		_ = lock.release()
 		return nil, err
@@ -388,10 +388,10 @@ func (s *Store) Update(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	if s.readOnly {
 		return fmt.Errorf("update store %s: %w", s.path, ipam.ErrReadOnly)
 	}
-	if err := s.acquireWriter(ctx); err != nil {
-		return err
+	if err := s.writer.Acquire(ctx, s.timeout); err != nil {
+		return fmt.Errorf("update store %s: %w", s.path, err)
 	}
-	defer func() { s.writer <- struct{}{} }()
+	defer s.writer.Release()
 	var fnErr error
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		b, err := btx.CreateBucketIfNotExists([]byte(bucketData))
@@ -409,29 +409,6 @@ func (s *Store) Update(ctx context.Context, fn func(ipam.StoreTx) error) error {
 		return fmt.Errorf("commit store %s: %w", s.path, err)
 	}
 	return err
-}
-
-// acquireWriter waits for other Updates of this Store.
-func (s *Store) acquireWriter(ctx context.Context) error {
-	select {
-	case <-s.writer:
-		return nil
-	default:
-	}
-	wait := s.timeout
-	if d, ok := ctx.Deadline(); ok {
-		wait = time.Until(d)
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-s.writer:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("update store %s: %w: %w", s.path, ipam.ErrBusy, ctx.Err())
-	case <-timer.C:
-		return fmt.Errorf("update store %s: %w: another update of this process ran for %v", s.path, ipam.ErrBusy, wait)
-	}
 }
 
 // Close closes the file and releases the lock. It waits for running

@@ -150,6 +150,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/flock"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/etcdstore/etcdconf"
+	"github.com/diktyo/diktyo/pkg/ipam/internal/writer"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -223,7 +224,7 @@ type Store struct {
 	timeout   time.Duration
 	attempt   time.Duration
 	log       *slog.Logger
-	writer    chan struct{}
+	writer    writer.Token
 	lockPath  string // the host's lock file of this pool, or ""
 	// maxCompares is the compare budget of one commit (tests lower it).
 	maxCompares int
@@ -280,13 +281,12 @@ func connect(opts Options) (*Store, error) {
 		timeout:     cmp(opts.Timeout, DefaultTimeout),
 		attempt:     cmp(opts.AttemptTimeout, DefaultAttemptTimeout),
 		log:         opts.Logger,
-		writer:      make(chan struct{}, 1),
+		writer:      writer.New(),
 		maxCompares: etcdMaxTxnOps,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.writer <- struct{}{}
 	if opts.LockDir != "" {
 		sum := sha256.Sum256([]byte(s.root))
 		s.lockPath = filepath.Join(opts.LockDir, "etcd-"+hex.EncodeToString(sum[:8])+".lock")
@@ -551,10 +551,10 @@ func (s *Store) Update(ctx context.Context, fn func(ipam.StoreTx) error) error {
 	}
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	if err := s.acquireWriter(ctx); err != nil {
-		return err
+	if err := s.writer.Acquire(ctx, 0); err != nil { // ctx has the store's deadline
+		return fmt.Errorf("update store %s: %w", s.name, err)
 	}
-	defer func() { s.writer <- struct{}{} }()
+	defer s.writer.Release()
 	unlock, err := s.lockHost(ctx)
 	if err != nil {
 		return err
@@ -596,16 +596,6 @@ func (s *Store) checkOpen() error {
 		return fmt.Errorf("store %s: %w", s.name, errClosed)
 	}
 	return nil
-}
-
-// acquireWriter waits for other Updates of this Store until ctx ends.
-func (s *Store) acquireWriter(ctx context.Context) error {
-	select {
-	case <-s.writer:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("update store %s: %w: another update of this process is running: %w", s.name, ipam.ErrBusy, ctx.Err())
-	}
 }
 
 // lockHost takes the host's lock of the pool, waiting until ctx ends; the

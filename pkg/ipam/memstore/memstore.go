@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/ipam"
+	"github.com/diktyo/diktyo/pkg/ipam/internal/writer"
 )
 
 // DefaultTimeout bounds how long Update waits for another writer of the
@@ -63,7 +64,7 @@ type kv struct {
 // Store is an in-memory ipam.Store. The zero value is not usable; call New.
 // It is safe for concurrent use.
 type Store struct {
-	writer chan struct{} // one token: held by the running Update
+	writer writer.Token // held by the running Update
 
 	mu     sync.RWMutex
 	data   []kv // sorted by key; replaced, never modified, on commit
@@ -74,9 +75,7 @@ var _ ipam.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New() *Store {
-	s := &Store{writer: make(chan struct{}, 1)}
-	s.writer <- struct{}{}
-	return s
+	return &Store{writer: writer.New()}
 }
 
 // View runs fn in a read-only transaction on the current snapshot.
@@ -96,10 +95,10 @@ func (s *Store) View(ctx context.Context, fn func(ipam.StoreTx) error) error {
 // Update runs fn in a read-write transaction. Its writes are applied, all
 // at once, only if fn returns nil.
 func (s *Store) Update(ctx context.Context, fn func(ipam.StoreTx) error) error {
-	if err := s.acquire(ctx); err != nil {
-		return err
+	if err := s.writer.Acquire(ctx, DefaultTimeout); err != nil {
+		return fmt.Errorf("memstore: %w", err)
 	}
-	defer func() { s.writer <- struct{}{} }()
+	defer s.writer.Release()
 	data, err := s.snapshot()
 	if err != nil {
 		return err
@@ -155,30 +154,6 @@ func (s *Store) snapshot() ([]kv, error) {
 		return nil, errClosed
 	}
 	return s.data, nil
-}
-
-// acquire takes the writer token, waiting at most until the context's
-// deadline or DefaultTimeout.
-func (s *Store) acquire(ctx context.Context) error {
-	select {
-	case <-s.writer:
-		return nil
-	default:
-	}
-	wait := DefaultTimeout
-	if d, ok := ctx.Deadline(); ok {
-		wait = time.Until(d)
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-s.writer:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("memstore: %w: %w", ipam.ErrBusy, ctx.Err())
-	case <-timer.C:
-		return fmt.Errorf("memstore: %w: another writer held it for %v", ipam.ErrBusy, wait)
-	}
 }
 
 // pending is a buffered write: a new value, or a deletion.
