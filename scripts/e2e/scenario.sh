@@ -127,7 +127,7 @@ migrate_once() {
   local label=$1 target=$2 t0 mark
   pingers_start "$label"
   # what the router hears (ARP, NDP) across the switch-over, as evidence
-  ip netns exec $NS_RT timeout 60 tcpdump -i up0 -n -e -l 'arp or icmp6' > "$E2E_OUT/router-$label.txt" 2>&1 &
+  ip netns exec $NS_RT timeout 120 tcpdump -tt -i up0 -n -e -l 'arp or icmp6' > "$E2E_OUT/router-$label.txt" 2>&1 &
   local dump=$!
   sleep 2
   t0=$(now)
@@ -139,6 +139,7 @@ migrate_once() {
   sleep 4
   pingers_stop "$label" "$t0"
   kill_tree $dump
+  announce_times "$label" "$t0"
   { echo "# router's neighbours after $label"; ip -n $NS_RT neigh; ip -n $NS_RT -6 neigh; } >> "$E2E_OUT/router-$label.txt"
   outside_pings_ok "4 after $label"
   check_eq "4 $label: Ganeti's primary" "$target" "$(ganeti_field $INST pnode)"
@@ -147,6 +148,16 @@ migrate_once() {
   check "4 $label: guest pings the routed IPv6 gateway from the new node" \
     grep -q "^E2E-PING6 $ROUTED_GW6 ok" <<<"$(console_cmd $INST 20 ping6 $ROUTED_GW6)"
   renew_ok "5 $label" "$target"
+}
+
+# announce_times LABEL T0: when the router heard the first gratuitous ARP
+# and unsolicited NA for the guest's routed addresses, after T0.
+announce_times() {
+  local r4 r6 f=$E2E_OUT/router-$1.txt
+  read -r r4 r6 _ <<<"$(guest_addrs $INST)"
+  measure "4 $1: the router heard the first gratuitous ARP for $r4 at $(awk -v t0="$2" -v m="who-has $r4 tell $r4," \
+    'index($0, m) {printf "+%.1f s", $1 - t0; f=1; exit} END{if (!f) printf "never"}' "$f"), the first unsolicited NA for it at $(awk -v t0="$2" -v m="neighbor advertisement, tgt is $r6," \
+    'index($0, m) && / > ff02::1:/ {printf "+%.1f s", $1 - t0; f=1; exit} END{if (!f) printf "never"}' "$f") (after the migrate command)"
 }
 
 # renew_ok STEP NODE: force a renew of each NIC from the console; the guest
