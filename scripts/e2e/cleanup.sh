@@ -67,6 +67,7 @@ cleanup() {
   fi
   [ -e $E2E_RUN/rm-var-lib-nfdhcpd ] && rm -rf /var/lib/nfdhcpd /run/nfdhcpd && rm -f $E2E_RUN/rm-var-lib-nfdhcpd
   rm -rf /srv/ganeti/os/e2e
+  [ -e $E2E_RUN/rm-srv-ganeti ] && rm -rf /srv/ganeti
   if [ -e $E2E_RUN/sysctl.orig ]; then
     tac $E2E_RUN/sysctl.orig | while read -r f; do sysctl -qw "$f"; done
     rm -f $E2E_RUN/sysctl.orig
