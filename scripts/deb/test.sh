@@ -96,6 +96,17 @@ expect_link() {
 	[ -L "$root$1" ] || fail "$1 is not a symlink"
 	[ "$(readlink "$root$1")" = "$2" ] || fail "$1 -> $(readlink "$root$1"), want $2"
 }
+# expect_nic_script NAME: /etc/ganeti/NAME is diktyo's script (a copy of
+# /usr/share/diktyo/NAME, executable) and runs diktyo-ifup as NAME.
+expect_nic_script() {
+	local f=/etc/ganeti/$1 out
+	[ -f "$root$f" ] && [ ! -L "$root$f" ] && [ -x "$root$f" ] || fail "$f is not an executable file"
+	cmp -s "$root$f" "$root/usr/share/diktyo/$1" || fail "$f differs from /usr/share/diktyo/$1"
+	[ -L "$root/usr/lib/diktyo/$1" ] && [ "$(readlink -f "$root/usr/lib/diktyo/$1")" = "$root/usr/sbin/diktyo-ifup" ] ||
+		fail "/usr/lib/diktyo/$1 is not a link to diktyo-ifup"
+	out=$(in_root env -i "$f" 2>&1) && fail "$f without Ganeti's environment succeeded: $out"
+	grep -q '^diktyo-ifup: ' <<<"$out" || fail "$f does not run diktyo-ifup: $out"
+}
 wait_for() { # wait_for SECONDS FILE PATTERN
 	local i
 	for ((i = 0; i < $1 * 10; i++)); do
@@ -203,10 +214,10 @@ out=$(in_root env DIKTYO_CONFIG=/tmp/defaults DIKTYO_STATE_DIR=/tmp/state diktyo
 [ -z "$(grep -i warn <<<"$out")" ] || fail "documented defaults give warnings: $out"
 
 step "Ganeti's NIC scripts and hook entries"
-expect_link /etc/ganeti/kvm-vif-bridge /usr/sbin/diktyo-ifup
-expect_link /etc/ganeti/kvm-ifdown-custom /usr/sbin/diktyo-ifup
+expect_nic_script kvm-vif-bridge
+expect_nic_script kvm-ifdown-custom
 [ "$(md5sum <"$root/etc/ganeti/kvm-ifup-custom")" = "$operator_sum" ] || fail "the operator's kvm-ifup-custom was changed"
-grep -q "/etc/ganeti/kvm-ifup-custom exists and is not a link to /usr/sbin/diktyo-ifup: left alone" "$work/install.log" ||
+grep -q "/etc/ganeti/kvm-ifup-custom exists and is not diktyo's: left alone" "$work/install.log" ||
 	fail "postinst did not say it left kvm-ifup-custom alone: $(cat "$work/install.log")"
 hooks=$(in_root diktyo-hook list)
 served=$(wc -l <<<"$hooks")
@@ -228,10 +239,16 @@ in_root systemd-analyze security --offline=true --threshold=25 /lib/systemd/syst
 step "  nfdhcpd.service: $(grep -o 'Overall exposure level.*' "$work/security.log")"
 rm -f "$root/run/systemd/systemd-units-load" # systemd-analyze's, not the packages'
 
-step "reinstalling diktyo (an upgrade) keeps the links and hook entries"
+step "reinstalling diktyo (an upgrade) keeps the NIC scripts and hook entries, and replaces older diktyo's"
+# kvm-vif-bridge as earlier versions left it on the master (a link), and
+# kvm-ifdown-custom as Ganeti copied that link to another node (the
+# binary itself): both are diktyo's and become the script.
+ln -sf /usr/sbin/diktyo-ifup "$root/etc/ganeti/kvm-vif-bridge"
+cp "$root/usr/sbin/diktyo-ifup" "$root/etc/ganeti/kvm-ifdown-custom"
 in_root dpkg -i "/tmp/debs/$diktyo_deb" >"$work/reinstall.log" 2>&1 || { cat "$work/reinstall.log" >&2; fail "dpkg -i again"; }
 [ "$(in_root diktyo-hook list)" = "$hooks" ] || fail "hook entries changed by an upgrade: $(in_root diktyo-hook list)"
-expect_link /etc/ganeti/kvm-vif-bridge /usr/sbin/diktyo-ifup
+expect_nic_script kvm-vif-bridge
+expect_nic_script kvm-ifdown-custom
 [ "$(md5sum <"$root/etc/ganeti/kvm-ifup-custom")" = "$operator_sum" ] || fail "an upgrade changed the operator's kvm-ifup-custom"
 
 step "nfdhcpd as the systemd unit runs it (user nfdhcpd, CAP_NET_ADMIN and CAP_NET_RAW only)"
