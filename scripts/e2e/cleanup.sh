@@ -12,6 +12,20 @@ kill_tree() {
 # qemu_pids NODE-RUN-DIR: the QEMU processes Ganeti recorded there.
 qemu_pids() { cat "$1"/kvm-hypervisor/pid/* 2>/dev/null; }
 
+# purge_left_nothing: no /etc/ganeti NIC script is left that runs
+# diktyo (an earlier package's link, Ganeti's copy of diktyo-ifup, or a
+# script naming /usr/lib/diktyo); such leftovers are removed.
+purge_left_nothing() {
+  local f left=""
+  for f in /etc/ganeti/kvm-vif-bridge /etc/ganeti/kvm-ifup-custom /etc/ganeti/kvm-ifdown-custom; do
+    { [ -L "$f" ] || [ -e "$f" ]; } || continue
+    if readlink "$f" | grep -q diktyo || grep -aq -e /usr/lib/diktyo -e github.com/diktyo/diktyo "$f"; then
+      left="$left $(ls -l "$f")"; rm -f "$f"
+    fi
+  done
+  [ -z "$left" ] || { echo "left:$left"; return 1; }
+}
+
 cleanup() {
   set +e
   log "cleanup"
@@ -58,12 +72,9 @@ cleanup() {
     nft delete table "${f%%:*}" "${f#*:}"
   done
   if [ -e $E2E_RUN/installed-diktyo ]; then
-    # Ganeti's copy of the package's link (see cluster.sh node2_add)
-    for f in /etc/ganeti/kvm-vif-bridge /etc/ganeti/kvm-ifup-custom /etc/ganeti/kvm-ifdown-custom; do
-      [ -f "$f" ] && [ ! -L "$f" ] && cmp -s "$f" /usr/sbin/diktyo-ifup && rm -f "$f"
-    done
     dpkg --purge diktyo diktyo-nfdhcpd >"$E2E_OUT/dpkg-purge.log" 2>&1
     rm -f $E2E_RUN/installed-diktyo
+    check "cleanup: the purge leaves no NIC script of diktyo in /etc/ganeti" purge_left_nothing
   fi
   [ -e $E2E_RUN/rm-var-lib-nfdhcpd ] && rm -rf /var/lib/nfdhcpd /run/nfdhcpd && rm -f $E2E_RUN/rm-var-lib-nfdhcpd
   rm -rf /srv/ganeti/os/e2e

@@ -59,6 +59,7 @@ main() {
     fail "setup did not complete: later steps not run"
   fi
   measure "whole scenario took $(since "$t0") s"
+  [ -n "${E2E_KEEP:-}" ] || { trap - EXIT; cleanup; }
   echo "e2e: $E2E_OKS checks OK, $E2E_FAILS FAILED (logs in $E2E_OUT)"
   grep '^e2e: FAIL' "$E2E_OUT/results.txt" | cut -c1-200
   [ "$E2E_FAILS" = 0 ]
