@@ -26,10 +26,20 @@ purge_left_nothing() {
   [ -z "$left" ] || { echo "left:$left"; return 1; }
 }
 
+# keep_logs: both nodes' Ganeti and nfdhcpd logs into the log directory.
+keep_logs() {
+  local d
+  for d in /var/log/ganeti /var/log/nfdhcpd; do
+    [ -d $d ] && cp -r $d "$E2E_OUT/n1-${d##*/}-logs"
+    [ -d $E2E_N2DIR$d ] && cp -r $E2E_N2DIR$d "$E2E_OUT/n2-${d##*/}-logs"
+  done
+}
+
 cleanup() {
   set +e
   log "cleanup"
   local f p inst
+  keep_logs
   for f in $E2E_RUN/console-*.pid $E2E_RUN/ping-*.pid; do [ -s "$f" ] && kill_tree "$(cat "$f")"; rm -f "$f"; done
   rm -f $E2E_RUN/console-*.node
   if [ -e $E2E_RUN/cluster ] && G /usr/lib/ganeti/daemon-util check ganeti-luxid 2>/dev/null; then
