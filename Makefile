@@ -117,7 +117,7 @@ DEB_E2E_DEPS := ganeti qemu-system-x86 openssh-server openssh-client socat \
 
 # e2e builds the packages, installs them on a two-node Ganeti 3.0.2 cluster
 # on this machine with QEMU guests, runs issue 13's scenario and cleans up
-# (scripts/e2e/README.md: about 10 minutes; it changes the machine while it
+# (scripts/e2e/README.md: about 5 minutes; it changes the machine while it
 # runs, so make test does not run it).
 e2e: deb
 	$(MAKE) deps EXTRA_DEPS="$(DEB_E2E_DEPS)"
