@@ -39,21 +39,14 @@ func TestE2EAnnounceWhenVMRuns(t *testing.T) {
 	t.Cleanup(func() { capture.Close() })
 	garp := func(within time.Duration) bool {
 		t.Helper()
-		if err := capture.SetReadDeadline(time.Now().Add(within)); err != nil {
+		seen, err := nettest.AwaitFrame(capture, within, func(f []byte) bool {
+			return len(f) >= 42 && be.BigEndian.Uint16(f[12:]) == unix.ETH_P_ARP &&
+				netip.AddrFrom4([4]byte(f[28:32])) == vmIP && netip.AddrFrom4([4]byte(f[38:42])) == vmIP
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
-		buf := make([]byte, 2048)
-		for {
-			n, _, err := capture.ReadFrom(buf)
-			if err != nil {
-				return false
-			}
-			f := buf[:n]
-			if n >= 42 && be.BigEndian.Uint16(f[12:]) == unix.ETH_P_ARP &&
-				netip.AddrFrom4([4]byte(f[28:32])) == vmIP && netip.AddrFrom4([4]byte(f[38:42])) == vmIP {
-				return true
-			}
-		}
+		return seen
 	}
 
 	h.mustIfup("kvm-vif-bridge", env)

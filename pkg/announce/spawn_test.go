@@ -218,19 +218,11 @@ func TestSpawnAfter(t *testing.T) {
 	garp := GratuitousARP(nil, up.Host.MAC, vmIP)
 	arrived := func(within time.Duration) bool {
 		t.Helper()
-		if err := capture.SetReadDeadline(time.Now().Add(within)); err != nil {
+		seen, err := nettest.AwaitFrame(capture, within, func(f []byte) bool { return string(f) == string(garp) })
+		if err != nil {
 			t.Fatal(err)
 		}
-		buf := make([]byte, 2048)
-		for {
-			n, _, err := capture.ReadFrom(buf)
-			if err != nil {
-				return false
-			}
-			if string(buf[:n]) == string(garp) {
-				return true
-			}
-		}
+		return seen
 	}
 
 	s := NewSpawner(child("-count", "1"), q.host.Do)

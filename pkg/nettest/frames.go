@@ -241,6 +241,27 @@ func SendFrames(c *packet.Conn, frames ...[]byte) error {
 	return nil
 }
 
+// AwaitFrame reads frames from c until one satisfies match (true) or
+// within passes (false, nil); other read errors are returned.
+func AwaitFrame(c *packet.Conn, within time.Duration, match func([]byte) bool) (bool, error) {
+	if err := c.SetReadDeadline(time.Now().Add(within)); err != nil {
+		return false, err
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if match(buf[:n]) {
+			return true, nil
+		}
+	}
+}
+
 // CaptureMarkers reads frames from c until one marked "end" (or timeout)
 // and returns the marker names seen, sorted.
 func CaptureMarkers(c *packet.Conn, timeout time.Duration) ([]string, error) {
