@@ -2,6 +2,7 @@ package announce
 
 import (
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -241,7 +242,7 @@ func run(args []string, lg *syslogger) error {
 	if o.afterRx > 0 {
 		switch err := WaitForVM(o.afterRx, o.wait); {
 		case err == nil:
-		case isTimeout(err):
+		case errors.Is(err, ErrNoFrame):
 			lg.printf("announce: no frame from the VM on ifindex %d within %v: announcing anyway", o.afterRx, o.wait)
 		default:
 			return err // the tap is gone: the VM does not run here

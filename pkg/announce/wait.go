@@ -22,8 +22,6 @@ var (
 // again while no frame arrives.
 const recheck = time.Second
 
-func isTimeout(err error) bool { return errors.Is(err, ErrNoFrame) }
-
 // WaitForVM returns once the VM behind the device ifindex (its tap) has
 // sent a frame: at once when the tap's counters show one, delivered or
 // dropped, else when the first frame arrives. Dropped ones count: a tap

@@ -41,15 +41,16 @@ func Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		}
 		return 0
 	}
+	daemon := Daemon(args)
 	level := slog.LevelWarn
-	if Daemon(args) {
+	if daemon {
 		level = slog.LevelInfo
 	}
-	if osenv.Map(env)["DIKTYO_DEBUG"] != "" {
+	if osenv.Getenv(env)("DIKTYO_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
-	if Daemon(args) {
+	if daemon {
 		if w, err := syslog.Dial(syslog.DefaultPath, Name, 0); err == nil {
 			defer w.Close()
 			handler = slog.NewMultiHandler(handler, syslog.NewHandler(w, level))

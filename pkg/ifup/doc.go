@@ -5,7 +5,8 @@
 // (pkg/binding) and records what it applied per tap under
 // STATE_DIR/ifup/<tap>.json, so that down removes exactly that, even
 // after the configuration changed, and reconcile removes the state of
-// taps that no longer exist (Ganeti 3.0 never calls an ifdown).
+// taps that no longer exist (Ganeti 3.0 never calls an ifdown); Watch, the
+// node daemon, does that for each tap the moment the kernel deletes it.
 //
 // A record (Record, encoding/json with the struct tags of netplan and
 // hostnet) holds the NIC, the tap's ifindex, the plan (compared with

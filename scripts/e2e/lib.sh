@@ -8,7 +8,8 @@ E2E_N2DIR=/var/lib/diktyo-e2e-n2        # node 2's private state (bind-mounted)
 E2E_OUT=${E2E_OUT:-/var/tmp/diktyo-e2e/$(date -u +%Y%m%dT%H%M%SZ)}
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-# Addresses (TESTBED.md: never 192.0.2.0/24 or 203.0.113.0/24).
+# Addresses: only the documentation and benchmark ranges TESTBED.md allows
+# (never the machine's uplink or package-proxy ranges).
 N1_IP=198.18.0.10   N1_IP6=2001:db8:ff::10
 N2_IP=198.18.0.11   N2_IP6=2001:db8:ff::11
 CLUSTER_IP=198.18.0.100

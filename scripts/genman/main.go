@@ -55,11 +55,12 @@ func run(dir string) error {
 			name:    "diktyo-ifup",
 			summary: "wire a Ganeti KVM NIC on its host (routed, bridged, openvswitch)",
 			usage:   ifup.Usage + "\n  diktyo-ifup --version",
-			description: "Ganeti runs /etc/ganeti/kvm-vif-bridge (a symlink to diktyo-ifup) when a NIC's tap comes up; " +
+			description: "Ganeti runs /etc/ganeti/kvm-vif-bridge (the diktyo package's script, which runs diktyo-ifup under that name) when a NIC's tap comes up; " +
 				"GRNET-patched Ganeti also runs kvm-ifup-custom and kvm-ifdown-custom. diktyo-ifup applies the NIC's " +
 				"routes, proxy ARP/NDP entries, nftables rules and nfdhcpd binding file, records them per tap, and removes " +
 				"exactly those on down. reconcile removes the state of taps that no longer exist; the diktyo package runs it " +
-				"from the systemd timer diktyo-reconcile.timer (or from cron where systemd does not run).",
+				"from the systemd timer diktyo-reconcile.timer (or from cron where systemd does not run). watch is the node daemon " +
+				"(diktyo-watch.service, /etc/init.d/diktyo-watch) that removes a tap's state the moment the tap disappears.",
 			files: "/etc/default/diktyo\n/var/lib/diktyo/\n/var/lib/nfdhcpd/\n/etc/ganeti/kvm-vif-bridge",
 		},
 		{
