@@ -108,10 +108,7 @@ func (n *node) vmTap(tap string, mac string) func() {
 
 // ifupEnv is the kvm-ifup environment Ganeti gives tap for nic of inst.
 func ifupEnv(inst *ganeti.Instance, nic ganeti.NIC, tap string) map[string]string {
-	e := ganeti.IfupEnv{Instance: inst.Name, Interface: tap, Index: nic.Index, Name: nic.Name, UUID: nic.UUID,
-		MAC: nic.MAC, IP: nic.IP, Mode: nic.Mode, Link: nic.Link, Bridge: nic.Bridge, VLAN: nic.VLAN,
-		Tags: inst.Tags, Network: nic.Network}
-	return e.EnvMap()
+	return nic.IfupEnv(inst.Name, inst.Tags, tap).EnvMap()
 }
 
 // Every real hook environment runs on both nodes, each with the

@@ -364,17 +364,21 @@ func checkInstance(t *testing.T, view string, in *Instance, name, primary, statu
 }
 
 // The ifup environment of a NIC and the hook environment of its instance
-// describe the same NIC.
+// describe the same NIC: NIC() and NIC.IfupEnv convert one into the other
+// (the migrate pre hook builds the ifup environment of the NICs Ganeti
+// will set up on the target).
 func TestIfupAgreesWithHook(t *testing.T) {
 	for _, c := range []struct{ ifup, hook string }{
 		{"kvm/kvm-ifup-kvm1.ganeti.test-nic0.env", "kvm/instance-modify-modify-nic-hotplug-post.env"},
 		{"kvm/kvm-ifup-kvm1.ganeti.test-nic1.env", "kvm/instance-modify-add-nic-hotplug-post.env"},
 		{"kvm/kvm-ifup-kvm2.ganeti.test-nic0.env", "kvm/instance-start-post.env"},
+		{"kvm/kvm-ifup-kvm1.ganeti.test-nic0.env", "kvm/instance-migrate-to-n2-pre.env"},
 	} {
 		i := loadIfup(t, c.ifup)
 		h := loadHook(t, c.hook)
-		in := h.Post.Instance
+		in := h.Latest().Instance
 		assertEqual(t, c.ifup+" NIC()", i.NIC(), in.NICs[i.Index])
+		assertEqual(t, c.hook+" IfupEnv()", in.NICs[i.Index].IfupEnv(in.Name, in.Tags, i.Interface), i)
 		if i.Instance != in.Name || !reflect.DeepEqual(i.Tags, in.Tags) {
 			t.Errorf("%s: instance %q tags %v; hook: %q %v", c.ifup, i.Instance, i.Tags, in.Name, in.Tags)
 		}

@@ -132,3 +132,18 @@ func (e *IfupEnv) NIC() NIC {
 		Link: e.Link, Bridge: e.Bridge, VLAN: e.VLAN, Network: e.Network,
 	}
 }
+
+// IfupEnv returns the kvm-ifup environment Ganeti gives the script of n
+// on tap, for the instance named instance with the given tags: what a
+// hook environment says of a NIC is what its ifup will be told (BRIDGE is
+// set in bridged mode only). [IfupEnv.NIC] is its inverse.
+func (n NIC) IfupEnv(instance string, tags Tags, tap string) *IfupEnv {
+	e := &IfupEnv{
+		Instance: instance, Interface: tap, Index: n.Index, Name: n.Name, UUID: n.UUID, MAC: n.MAC,
+		IP: n.IP, Mode: n.Mode, Link: n.Link, VLAN: n.VLAN, Tags: tags, Network: n.Network,
+	}
+	if n.Mode == ModeBridged {
+		e.Bridge = n.Link
+	}
+	return e
+}

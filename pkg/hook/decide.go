@@ -51,6 +51,11 @@ const (
 	// HostAnnounce: announce the instance's routed addresses again (it
 	// arrived on this node).
 	HostAnnounce HostAction = "announce"
+	// HostIncoming (instance-migrate pre, on the target): store the
+	// routed NICs' ifup environments for `diktyo-ifup watch`, which sets
+	// them up the moment Ganeti creates their taps (ifup.ExpectIncoming).
+	// It never fails the migration.
+	HostIncoming HostAction = "incoming"
 )
 
 // Plan is what one hook run does.
@@ -83,7 +88,7 @@ func Served() []Dir {
 		{"instance-start", post},
 		{"instance-reboot", post},
 		{"instance-stop", post},
-		{"instance-migrate", post},
+		{"instance-migrate", pre}, {"instance-migrate", post},
 		{"instance-failover", post},
 		{"instance-move", post},
 		{"network-add", post},
@@ -107,12 +112,19 @@ func SameNode(a, b string) bool { return a != "" && strings.EqualFold(a, b) }
 //     routed addresses again.
 //   - The primary verifies its NICs after a start, a reboot, a modify
 //     (a NIC hot-removed or hot-modified) and a migration cleanup.
+//   - Before a live migration the target stores what its routed NICs'
+//     ifup will be told (Ganeti sets them up only after the VM resumed
+//     there).
 func Decide(e *ganeti.HookEnv, node string) Plan {
 	var p Plan
 	master := SameNode(e.Master, node)
 	if e.Phase == ganeti.PhasePre {
 		if master && e.Instance != nil && (e.Path == "instance-add" || e.Path == "instance-modify") {
 			p.Pool = PoolClaim
+		}
+		if e.Path == "instance-migrate" && e.Instance != nil && e.Migration != nil && !strings.EqualFold(e.Extra["MIGRATE_CLEANUP"], "True") &&
+			SameNode(e.Migration.NewPrimary, node) && !strings.EqualFold(e.Migration.OldPrimary, e.Migration.NewPrimary) {
+			p.Host = HostIncoming
 		}
 		return p
 	}

@@ -47,7 +47,10 @@ var expectedPlans = map[string][2]string{
 	"kvm/instance-add-post.env":                       {"instance/", "/"},
 	"kvm/instance-failover-post.env":                  {"/announce", "/down"},
 	"kvm/instance-failover-to-n2-post.env":            {"/down", "/announce"},
+	"kvm/instance-migrate-pre.env":                    {"/incoming", "/"},
 	"kvm/instance-migrate-post.env":                   {"/announce", "/down"},
+	"kvm/instance-migrate-back-pre.env":               {"/incoming", "/"},
+	"kvm/instance-migrate-to-n2-pre.env":              {"/", "/incoming"},
 	"kvm/instance-migrate-back-post.env":              {"/announce", "/down"},
 	"kvm/instance-migrate-to-n2-post.env":             {"/down", "/announce"},
 	"kvm/instance-modify-pre.env":                     {"claim/", "/"},
@@ -174,7 +177,7 @@ func TestServedMatchesDecide(t *testing.T) {
 			}
 		}
 	})
-	if len(names) != 17 {
+	if len(names) != 18 {
 		t.Errorf("served: %v", names)
 	}
 }
@@ -194,6 +197,18 @@ func TestDecideEdges(t *testing.T) {
 		if p := Decide(ganetitest.HookEnv(t, name), master); !p.IsZero() {
 			t.Errorf("%s: %s", name, planString(p))
 		}
+	}
+	// The pre phase of a migration cleanup, or of a migration that does
+	// not move the instance, stores nothing on the primary.
+	pre := ganetitest.HookEnv(t, "kvm/instance-migrate-to-n2-pre.env")
+	pre.Extra["MIGRATE_CLEANUP"] = "True"
+	if p := Decide(pre, node2); !p.IsZero() {
+		t.Errorf("migrate cleanup pre on the target: %s", planString(p))
+	}
+	pre = ganetitest.HookEnv(t, "kvm/instance-migrate-to-n2-pre.env")
+	pre.Migration.OldPrimary = node2
+	if p := Decide(pre, node2); !p.IsZero() {
+		t.Errorf("migrate pre without a move: %s", planString(p))
 	}
 }
 

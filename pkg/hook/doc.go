@@ -21,7 +21,9 @@
 //     exactly as diktyo-ifup down does, found by instance name and NIC
 //     UUID; the new primary announces routed addresses again; after a
 //     start, reboot or modify the primary tears down NICs the instance no
-//     longer has and reconciles.
+//     longer has and reconciles. Before a live migration the target
+//     stores its routed NICs' ifup environments for `diktyo-ifup watch`
+//     (ifup.ExpectIncoming), never failing the migration.
 //
 // Failures: in the pre phase only a real conflict, an unreadable
 // environment of an address check or an unreachable store (by default,

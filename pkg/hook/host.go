@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/netplan"
 )
 
@@ -14,6 +16,16 @@ import (
 // when the instance has NICs recorded on this node.
 func (r *run) host(ctx context.Context, action HostAction) error {
 	name := r.e.Instance.Name
+	switch action {
+	case HostIncoming:
+		r.incoming()
+		return nil
+	case HostAnnounce:
+		// The migration is over: watch need not look for its taps.
+		if err := r.d.ForgetIncoming(name); err != nil {
+			r.log.Warn("host: "+err.Error(), "instance", name)
+		}
+	}
 	recs, err := r.d.InstanceRecords(name)
 	if err != nil {
 		return err
@@ -40,6 +52,29 @@ func (r *run) host(ctx context.Context, action HostAction) error {
 		return r.verify(ctx, h, name)
 	}
 	return nil
+}
+
+// incoming stores the ifup environments of the instance's routed NICs
+// for this node's `diktyo-ifup watch`, before a live migration to this
+// node. A failure costs only the head start, never the migration: it is
+// logged, and Ganeti's own ifup sets the NICs up after the migration.
+func (r *run) incoming() {
+	in := r.e.Instance
+	inc := ifup.Incoming{Instance: in.Name, Since: time.Now()}
+	for _, n := range in.NICs {
+		if n.Mode == ganeti.ModeRouted {
+			inc.NICs = append(inc.NICs, *n.IfupEnv(in.Name, in.Tags, ""))
+		}
+	}
+	if len(inc.NICs) == 0 {
+		r.log.Info("host: no routed NIC to prepare for the incoming migration", "instance", in.Name)
+		return
+	}
+	if err := r.d.ExpectIncoming(inc); err != nil {
+		r.log.Warn("host: the routed NICs will be set up by Ganeti after the migration: "+err.Error(), "instance", in.Name)
+		return
+	}
+	r.log.Info("host: routed NICs of the incoming migration stored for diktyo-ifup watch", "instance", in.Name, "nics", len(inc.NICs))
 }
 
 // verify tears down the NICs the instance no longer has (hot-removed, or

@@ -11,6 +11,7 @@ import (
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ganetisync"
+	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/netplan"
@@ -56,6 +57,11 @@ type Deps struct {
 	// InstanceRecords lists the instance's NIC records on this host
 	// without building the host side (ifup.InstanceRecords).
 	InstanceRecords func(instance string) ([]Record, error)
+	// ExpectIncoming stores the routed NICs of an instance migrating to
+	// this node for `diktyo-ifup watch`; ForgetIncoming removes them
+	// (ifup.ExpectIncoming, ifup.ForgetIncoming).
+	ExpectIncoming func(ifup.Incoming) error
+	ForgetIncoming func(instance string) error
 	// Ganeti reads networks from Ganeti (network hooks).
 	Ganeti ganetisync.Source
 	// Log receives one line per action (nil: discard).

@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
 	"github.com/diktyo/diktyo/pkg/ganeti/ganetitest"
 	"github.com/diktyo/diktyo/pkg/ganetisync"
+	"github.com/diktyo/diktyo/pkg/ifup"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/ipam"
 	"github.com/diktyo/diktyo/pkg/ipam/memstore"
@@ -68,10 +71,11 @@ func (f *fakeGaneti) Instances(context.Context) ([]ganetisync.Instance, error) {
 
 // fakeNode is one node's host side: records per tap, and the calls made.
 type fakeNode struct {
-	mu      sync.Mutex
-	records map[string]Record // by tap
-	calls   []string
-	built   int
+	mu       sync.Mutex
+	records  map[string]Record // by tap
+	calls    []string
+	built    int
+	incoming []ifup.Incoming
 }
 
 func (n *fakeNode) add(tap, instance, uuid string, index int, ip string) {
@@ -143,6 +147,8 @@ type rig struct {
 	host    *fakeNode
 	ganeti  *fakeGaneti
 	logs    *bytes.Buffer
+	// incomingErr fails ExpectIncoming and ForgetIncoming.
+	incomingErr error
 }
 
 func newRig(t testing.TB, node string) *rig {
@@ -173,6 +179,19 @@ func (g *rig) deps() Deps {
 			g.host.mu.Lock()
 			defer g.host.mu.Unlock()
 			return g.host.of(instance), nil
+		},
+		ExpectIncoming: func(in ifup.Incoming) error {
+			g.host.mu.Lock()
+			defer g.host.mu.Unlock()
+			g.host.incoming = append(g.host.incoming, in)
+			g.host.calls = append(g.host.calls, fmt.Sprintf("incoming %s %d", in.Instance, len(in.NICs)))
+			return g.incomingErr
+		},
+		ForgetIncoming: func(instance string) error {
+			g.host.mu.Lock()
+			defer g.host.mu.Unlock()
+			g.host.calls = append(g.host.calls, "forget-incoming "+instance)
+			return g.incomingErr
 		},
 	}
 }
@@ -373,7 +392,7 @@ func TestRunDumps(t *testing.T) {
 						t.Errorf("down: calls %q, left %v", g.host.calls, g.host.records)
 					}
 				case HostAnnounce:
-					if !slices.Equal(g.host.calls, []string{"announce " + inst.Name + " " + tapList(records)}) {
+					if !slices.Equal(g.host.calls, []string{"forget-incoming " + inst.Name, "announce " + inst.Name + " " + tapList(records)}) {
 						t.Errorf("announce: calls %q", g.host.calls)
 					}
 				case HostVerify:
@@ -386,6 +405,10 @@ func TestRunDumps(t *testing.T) {
 					}
 					if len(g.host.of(inst.Name)) != len(e.Latest().Instance.NICs) {
 						t.Errorf("verify left %v", g.host.records)
+					}
+				case HostIncoming: // the dumps' instances have no routed NIC
+					if len(g.host.calls) != 0 || g.host.built != 0 {
+						t.Errorf("incoming without routed NICs: calls %q (built %d)", g.host.calls, g.host.built)
 					}
 				case HostNone:
 					if len(g.host.calls) != 0 || g.host.built != 0 {
@@ -652,5 +675,71 @@ func TestNetworkModify(t *testing.T) {
 	if l := g.logLines(); len(l) != 1 || !strings.Contains(l[0], "warning: pool: network mirrored; kept what only the pool has") ||
 		!strings.Contains(l[0], "198.18.100.77") {
 		t.Errorf("log %q", l)
+	}
+}
+
+// The migrate pre hook on the target stores the routed NICs' ifup
+// environments exactly as Ganeti's ifup will give them; on the source and
+// the master it stores nothing; a failure to store is a warning, never a
+// refused migration. The post hook on the new primary forgets them.
+func TestRunIncoming(t *testing.T) {
+	env := dumpEnv(t, "kvm/instance-migrate-to-n2-pre.env")
+	routed := env[:0:0]
+	for _, kv := range env {
+		switch {
+		case strings.HasPrefix(kv, "GANETI_INSTANCE_NIC0_BRIDGE="):
+			continue
+		case strings.HasPrefix(kv, "GANETI_INSTANCE_NIC0_MODE="):
+			kv = "GANETI_INSTANCE_NIC0_MODE=routed"
+		case strings.HasPrefix(kv, "GANETI_INSTANCE_NIC0_LINK="):
+			kv = "GANETI_INSTANCE_NIC0_LINK=100"
+		}
+		routed = append(routed, kv)
+	}
+	e, err := ganeti.ParseHookEnv(routed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := e.Instance
+
+	g := newRig(t, node2)
+	if err := g.run(routed); err != nil {
+		t.Fatalf("run: %v\n%s", err, g.logs)
+	}
+	if len(g.host.incoming) != 1 || g.host.built != 0 {
+		t.Fatalf("incoming: %+v (host built %d)", g.host.incoming, g.host.built)
+	}
+	got := g.host.incoming[0]
+	want := in.NICs[0].IfupEnv(in.Name, in.Tags, "")
+	if got.Instance != in.Name || len(got.NICs) != 1 || !reflect.DeepEqual(&got.NICs[0], want) {
+		t.Errorf("stored %+v, want the NIC %+v", got, want)
+	}
+	if want.Mode != ganeti.ModeRouted || want.Link != "100" || want.Bridge != "" || want.MAC.String() != "aa:00:00:0d:f1:78" {
+		t.Errorf("NIC 0: %+v", want)
+	}
+	if time.Since(got.Since) > time.Minute || time.Since(got.Since) < 0 {
+		t.Errorf("since %v", got.Since)
+	}
+
+	m := newRig(t, master)
+	if err := m.run(routed); err != nil || len(m.host.calls) != 0 {
+		t.Errorf("source and master: %v, calls %q", err, m.host.calls)
+	}
+
+	f := newRig(t, node2)
+	f.incomingErr = errors.New("disk full")
+	if err := f.run(routed); err != nil {
+		t.Errorf("a failure to store refused the migration: %v", err)
+	}
+	if !strings.Contains(f.logs.String(), "set up by Ganeti after the migration: disk full") {
+		t.Errorf("no warning:\n%s", f.logs)
+	}
+
+	p := newRig(t, node2)
+	if err := p.run(dumpEnv(t, "kvm/instance-migrate-to-n2-post.env")); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.host.calls) == 0 || p.host.calls[0] != "forget-incoming "+in.Name {
+		t.Errorf("post on the new primary: calls %q", p.host.calls)
 	}
 }

@@ -77,7 +77,9 @@ func System(cfg *ifupconf.Config, log *slog.Logger, node, dbPath string, announc
 			}
 			return out, nil
 		},
-		Ganeti: ganetisync.CLI{},
+		ExpectIncoming: func(in ifup.Incoming) error { return ifup.ExpectIncoming(cfg.StateDir, in) },
+		ForgetIncoming: func(instance string) error { return ifup.ForgetIncoming(cfg.StateDir, instance) },
+		Ganeti:         ganetisync.CLI{},
 	}
 }
 

@@ -6,7 +6,9 @@
 // STATE_DIR/ifup/<tap>.json, so that down removes exactly that, even
 // after the configuration changed, and reconcile removes the state of
 // taps that no longer exist (Ganeti 3.0 never calls an ifdown); Watch, the
-// node daemon, does that for each tap the moment the kernel deletes it.
+// node daemon, does that for each tap the moment the kernel deletes it,
+// and sets up the routed NICs of incoming live migrations (Incoming) as
+// soon as Ganeti names their taps.
 //
 // A record (Record, encoding/json with the struct tags of netplan and
 // hostnet) holds the NIC, the tap's ifindex, the plan (compared with

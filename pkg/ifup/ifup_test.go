@@ -35,7 +35,7 @@ type rig struct {
 	nets *fakeNetworks
 	r    *Runner
 	out  *bytes.Buffer
-	logs *bytes.Buffer
+	logs *lockedBuffer
 	exec [][]string
 }
 
@@ -46,7 +46,8 @@ func newRig(t *testing.T) *rig {
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.NFDHCPDStateDir = filepath.Join(dir, "nfdhcpd")
 	cfg.IfupExtraScript = filepath.Join(dir, "ifup-extra")
-	g := &rig{t: t, cfg: cfg, host: newFakeHost(), fw: newFakeFirewall(), nets: &fakeNetworks{}, out: &bytes.Buffer{}, logs: &bytes.Buffer{}}
+	cfg.KVMNICDir = filepath.Join(dir, "nic")
+	g := &rig{t: t, cfg: cfg, host: newFakeHost(), fw: newFakeFirewall(), nets: &fakeNetworks{}, out: &bytes.Buffer{}, logs: &lockedBuffer{}}
 	g.host.addTap("tap0", 10)
 	g.host.addTap("tap1", 11)
 	r, err := New(Deps{Config: cfg, Host: g.host, Firewall: g.fw, Networks: g.nets, Stdout: g.out,
@@ -665,7 +666,7 @@ func TestUpConfiguredUplink(t *testing.T) {
 	if rec := g.record("tap1"); len(rec.Plan.Host.UplinkPending) != 0 || !slices.Contains(g.host.snapshot(), "proxy 2001:db8:100:0:a800:1ff:fe2d:2b3b eth5") {
 		t.Fatalf("with UPLINK_101: %+v %q", rec.Plan.Host, g.host.snapshot())
 	}
-	if g.logs.Len() != 0 {
+	if g.logs.String() != "" {
 		t.Fatalf("logs: %s", g.logs)
 	}
 	// The global uplink does not exist: pending, and the warning says so.

@@ -150,23 +150,32 @@ func (s store) write(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	f, err := os.CreateTemp(s.dir, "."+r.NIC.Tap+".tmp-*")
-	if err != nil {
+	if err := writeFile(s.dir, r.NIC.Tap, data); err != nil {
 		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// writeFile writes dir/name+".json" through a temporary dot file
+// (".NAME.tmp-*", which readers skip) and replace.
+func writeFile(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return err
 	}
 	tmp := f.Name()
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("write state: %w", err)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write state: %w", err)
+		return err
 	}
-	if err := replace(tmp, s.recordPath(r.NIC.Tap)); err != nil {
+	if err := replace(tmp, filepath.Join(dir, name+".json")); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write state: %w", err)
+		return err
 	}
 	return nil
 }

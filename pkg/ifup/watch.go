@@ -26,12 +26,19 @@ const watchRetry = time.Second
 // set elements and the nfdhcpd binding would stay until a hook or the
 // periodic reconcile, leaving the old host answering for the VM upstream.
 // Each (re)subscription is followed by a full reconcile, so deletions
-// missed meanwhile are caught too. It returns when ctx ends (nil) or when
-// it cannot subscribe.
+// missed meanwhile are caught too.
+//
+// It also sets up the routed NICs of live migrations to this node the
+// moment Ganeti names their taps, from what the migrate pre hook stored
+// (ExpectIncoming; needs KVM_NIC_DIR). Everything runs in one goroutine,
+// one tap at a time. It returns when ctx ends (nil) or when it cannot
+// subscribe.
 func (r *Runner) Watch(ctx context.Context) error {
 	if r.deleted == nil {
 		return errors.New("watch: no device events (Deps.DeletedTaps)")
 	}
+	inc := r.newIncomingWatch()
+	defer inc.close()
 	for {
 		// Subscribe before reconciling: a deletion in between is seen by
 		// one or the other.
@@ -41,7 +48,7 @@ func (r *Runner) Watch(ctx context.Context) error {
 		}
 		cleaned, err := r.Reconcile(ctx)
 		r.logCleaned(cleaned, err)
-		if !r.handleDeleted(ctx, events) {
+		if !r.handleEvents(ctx, events, inc) {
 			return nil
 		}
 		r.log.Warn("watch: device events lost; subscribing again and reconciling")
@@ -53,10 +60,12 @@ func (r *Runner) Watch(ctx context.Context) error {
 	}
 }
 
-// handleDeleted handles events until they end (true: events were lost)
-// or ctx does (false).
-func (r *Runner) handleDeleted(ctx context.Context, events <-chan string) bool {
+// handleEvents handles device events and incoming migrations until the
+// device events end (true: events were lost) or ctx does (false).
+func (r *Runner) handleEvents(ctx context.Context, events <-chan string, inc *incomingWatch) bool {
 	for {
+		changes, changeErrs := inc.changes()
+		poll, rescan := inc.ticks()
 		select {
 		case <-ctx.Done():
 			return false
@@ -65,6 +74,15 @@ func (r *Runner) handleDeleted(ctx context.Context, events <-chan string) bool {
 				return ctx.Err() == nil
 			}
 			r.tapDeleted(name)
+		case <-changes:
+			inc.scan()
+		case err := <-changeErrs:
+			r.log.Warn("watch: incoming migrations: events lost; reading the directory", "err", err)
+			inc.scan()
+		case <-rescan:
+			inc.scan()
+		case <-poll:
+			inc.serve(ctx)
 		}
 	}
 }

@@ -54,6 +54,10 @@ type Config struct {
 	// its key and the CA of an etcds:// pool (IPAM_ETCD_CERT,
 	// IPAM_ETCD_KEY, IPAM_ETCD_CA).
 	IPAMEtcdCert, IPAMEtcdKey, IPAMEtcdCA string
+	// KVMNICDir is where Ganeti's KVM hypervisor writes the tap of each
+	// instance NIC, INSTANCE/INDEX (KVM_NIC_DIR): `diktyo-ifup watch`
+	// reads it to set up the routed NICs of an incoming live migration.
+	KVMNICDir string
 	// OVSDB is ovs-vsctl's --db for openvswitch NICs (OVS_DB; "" for
 	// ovs-vsctl's default socket).
 	OVSDB string
@@ -107,6 +111,7 @@ func Default() *Config {
 		NFDHCPDStateDir: "/var/lib/nfdhcpd",
 		IfupExtraScript: "/etc/ganeti/ifup-extra",
 		IPAMDB:          "/var/lib/diktyo/ipam.db",
+		KVMNICDir:       "/run/ganeti/kvm-hypervisor/nic",
 		MACMask:         net.HardwareAddr{0xff, 0xff, 0xf0, 0, 0, 0},
 		TapConstantMAC:  net.HardwareAddr{0xcc, 0x47, 0x52, 0x4e, 0x45, 0x54},
 		IPLessRoutedTag: "ip-less-routed",
@@ -159,6 +164,7 @@ var setters = map[string]setter{
 	"NFDHCPD_STATE_DIR":  pathSetter(func(c *Config) *string { return &c.NFDHCPDStateDir }),
 	"IFUP_EXTRA_SCRIPT":  pathSetter(func(c *Config) *string { return &c.IfupExtraScript }),
 	"IPAM_DB":            storeSetter,
+	"KVM_NIC_DIR":        pathSetter(func(c *Config) *string { return &c.KVMNICDir }),
 	"IPAM_ETCD_CERT":     pathSetter(func(c *Config) *string { return &c.IPAMEtcdCert }),
 	"IPAM_ETCD_KEY":      pathSetter(func(c *Config) *string { return &c.IPAMEtcdKey }),
 	"IPAM_ETCD_CA":       pathSetter(func(c *Config) *string { return &c.IPAMEtcdCA }),
@@ -478,6 +484,7 @@ func (c *Config) Marshal() []byte {
 		{"NFDHCPD_STATE_DIR", c.NFDHCPDStateDir},
 		{"IFUP_EXTRA_SCRIPT", c.IfupExtraScript},
 		{"IPAM_DB", c.IPAMDB},
+		{"KVM_NIC_DIR", c.KVMNICDir},
 		{"IPAM_ETCD_CERT", c.IPAMEtcdCert},
 		{"IPAM_ETCD_KEY", c.IPAMEtcdKey},
 		{"IPAM_ETCD_CA", c.IPAMEtcdCA},

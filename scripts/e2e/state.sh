@@ -92,5 +92,7 @@ check_state() {
       "$(node_proxy6 $node | words)"
     check_eq "$step: $node: fwmark rules of table $TABLE (v4+v6)" "$((routed * 2))" "$(node_mark_rules $node)"
     check_eq "$step: $node: operator's iif rules still there (v4+v6)" 2 "$(node_iif_rules $node)"
+    check_eq "$step: $node: no incoming migration left for diktyo-ifup watch" "" \
+      "$(on $node sh -c 'ls /var/lib/diktyo/incoming 2>/dev/null' | words)"
   done
 }

@@ -60,8 +60,10 @@ func run(dir string) error {
 				"routes, proxy ARP/NDP entries, nftables rules and nfdhcpd binding file, records them per tap, and removes " +
 				"exactly those on down. reconcile removes the state of taps that no longer exist; the diktyo package runs it " +
 				"from the systemd timer diktyo-reconcile.timer (or from cron where systemd does not run). watch is the node daemon " +
-				"(diktyo-watch.service, /etc/init.d/diktyo-watch) that removes a tap's state the moment the tap disappears.",
-			files: "/etc/default/diktyo\n/var/lib/diktyo/\n/var/lib/nfdhcpd/\n/etc/ganeti/kvm-vif-bridge",
+				"(diktyo-watch.service, /etc/init.d/diktyo-watch) that removes a tap's state the moment the tap disappears, " +
+				"and sets up the routed NICs of a live migration to the node as soon as Ganeti creates their taps, from what " +
+				"diktyo-hook stored before the migration (Ganeti itself sets them up only after the VM has resumed there).",
+			files: "/etc/default/diktyo\n/var/lib/diktyo/\n/var/lib/diktyo/incoming/\n/var/lib/nfdhcpd/\n/etc/ganeti/kvm-vif-bridge\n/run/ganeti/kvm-hypervisor/nic/",
 		},
 		{
 			name:    "diktyo-hook",
@@ -69,7 +71,8 @@ func run(dir string) error {
 			usage:   hook.Usage + "\n  diktyo-hook --version",
 			description: "Linked as \"diktyo\" into Ganeti's hook directories under /etc/ganeti/hooks (diktyo-hook install; " +
 				"the diktyo package does this in its postinst and undoes it when removed), it checks and reserves NIC addresses " +
-				"before instance-add and instance-modify, mirrors networks into the pool, and tears down NIC state after " +
+				"before instance-add and instance-modify, mirrors networks into the pool, stores the routed NICs of a live " +
+				"migration on its target for diktyo-ifup watch, and tears down NIC state after " +
 				"instances stop, move, migrate or go away.",
 			files: "/etc/default/diktyo\n/etc/ganeti/hooks/*.d/diktyo\n/var/lib/diktyo/ipam.db",
 		},
