@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,36 +14,21 @@ import (
 	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
-// syncBuffer collects a daemon's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startWatch runs `diktyo-ifup watch` on n until the test ends.
-func (n *node) startWatch() *syncBuffer {
+func (n *node) startWatch() *nettest.LogBuffer {
 	n.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := n.command(ctx, bins.ifup, "watch")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DIKTYO_CONFIG=" + n.config}
-	log := &syncBuffer{}
+	log := &nettest.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
 	n.t.Cleanup(func() {
+		if n.t.Failed() {
+			n.t.Logf("%s: watch log:\n%s", n.name, log)
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -126,18 +109,11 @@ func TestMigrationHeadStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	record := filepath.Join(B.dir, "state", "ifup", "tap0.json")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	nettest.Eventually(t, "watch to set tap0 up", 10*time.Second, func() bool {
 		_, errRec := os.Stat(record)
 		_, errIn := os.Stat(stored)
-		if errRec == nil && os.IsNotExist(errIn) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("watch did not set tap0 up:\n%s", watchLog)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errRec == nil && os.IsNotExist(errIn)
+	})
 	if !strings.Contains(watchLog.String(), "routed NIC of an incoming migration set up") {
 		t.Errorf("watch log:\n%s", watchLog)
 	}

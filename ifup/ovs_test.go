@@ -525,9 +525,9 @@ var nfdhcpdBinary = sync.OnceValues(func() (string, error) {
 var c6dns = []netip.Addr{netip.MustParseAddr("2001:db8:53::1")}
 
 // startNfdhcpd runs nfdhcpd in the host namespace on diktyo-ifup's
-// binding directory (queues 42-45, as diktyo-ifup steers); logs returns
-// its log so far.
-func (o *ovsHost) startNfdhcpd(t *testing.T) (logs func() string) {
+// binding directory (queues 42-45, as diktyo-ifup steers) and returns its
+// log.
+func (o *ovsHost) startNfdhcpd(t *testing.T) *nettest.LogBuffer {
 	t.Helper()
 	bin, err := nfdhcpdBinary()
 	if err != nil {
@@ -545,10 +545,9 @@ func (o *ovsHost) startNfdhcpd(t *testing.T) (logs func() string) {
 	if err := os.WriteFile(conf, c.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	var mu sync.Mutex
+	out := &nettest.LogBuffer{}
 	cmd := o.ns.Exec(context.Background(), bin, "-f", "-c", conf)
-	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &out}, lockedWriter{&mu, &out}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -556,30 +555,8 @@ func (o *ovsHost) startNfdhcpd(t *testing.T) (logs func() string) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
-	logs = func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
-	waitFor(t, "nfdhcpd serving", func() bool { return strings.Contains(logs(), "nfdhcpd serving") }, logs)
-	return logs
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
-}
-
-// waitFor polls cond for up to 30 s.
-func waitFor(t *testing.T, what string, cond func() bool, logs func() string) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 30 s:\n%s", what, logs())
-		}
-	}
+	out.Wait(t, "nfdhcpd serving", 30*time.Second)
+	return out
 }
 
 // TestE2EOpenvSwitchNfdhcpd: real nfdhcpd serves an Open vSwitch VM of an
@@ -600,7 +577,7 @@ func TestE2EOpenvSwitchNfdhcpd(t *testing.T) {
 		"TAGS": "synnefo:network:0:protected"})
 	v.Sysctl(t, "net/ipv6/conf/eth0/accept_ra", "0")
 	o.mustIfup("kvm-vif-bridge", env)
-	waitFor(t, "binding", func() bool { return strings.Contains(logs(), `tap=tap-od`) }, logs)
+	logs.Wait(t, `tap=tap-od`, 30*time.Second)
 
 	dhcp := 0
 	done := make(chan struct{})
@@ -625,20 +602,20 @@ func TestE2EOpenvSwitchNfdhcpd(t *testing.T) {
 	}()
 	lease, err := nettest.Udhcpc(t, v, "eth0")
 	if err != nil {
-		t.Fatalf("udhcpc: %v\nnfdhcpd:\n%s", err, logs())
+		t.Fatalf("udhcpc: %v\nnfdhcpd:\n%s", err, logs)
 	}
 	if lease.Addr != netip.PrefixFrom(vmIP, 24) {
 		t.Errorf("lease %s, want %s/24", lease.Addr, vmIP)
 	}
 	ra, err := nettest.Rdisc6(t, v, "eth0")
 	if err != nil {
-		t.Fatalf("rdisc6: %v\nnfdhcpd:\n%s", err, logs())
+		t.Fatalf("rdisc6: %v\nnfdhcpd:\n%s", err, logs)
 	}
 	if len(ra.Prefixes) != 1 || ra.Prefixes[0].Prefix != netip.MustParsePrefix("2001:db8::/64") {
 		t.Errorf("RA prefixes %v, want 2001:db8::/64", ra.Prefixes)
 	}
 	if info, err := nettest.Dhclient6Stateless(t, v, "eth0"); err != nil || !slices.Equal(info.DNS, c6dns) {
-		t.Errorf("stateless DHCPv6: %+v, %v\nnfdhcpd:\n%s", info, err, logs())
+		t.Errorf("stateless DHCPv6: %+v, %v\nnfdhcpd:\n%s", info, err, logs)
 	}
 	openRaw(t, v, 0).send(t, nettest.UDP4(nettest.BroadcastMAC, vmMAC, vmIP, broadcast4, 0, 1234, 9999, []byte(nettest.MarkerPrefix+"end")))
 	<-done

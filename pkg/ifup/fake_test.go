@@ -240,22 +240,3 @@ func (n *fakeNetworks) Lookup(_ context.Context, link string, ip netip.Addr, _ n
 	}
 	return g, nil
 }
-
-// lockedBuffer is a log buffer that Watch's goroutine writes while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}

@@ -25,6 +25,7 @@ import (
 	"github.com/diktyo/diktyo/pkg/ifname"
 	"github.com/diktyo/diktyo/pkg/ifupconf"
 	"github.com/diktyo/diktyo/pkg/netplan"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
 
 type rig struct {
@@ -35,7 +36,7 @@ type rig struct {
 	nets *fakeNetworks
 	r    *Runner
 	out  *bytes.Buffer
-	logs *lockedBuffer
+	logs *nettest.LogBuffer
 	exec [][]string
 }
 
@@ -47,7 +48,7 @@ func newRig(t *testing.T) *rig {
 	cfg.NFDHCPDStateDir = filepath.Join(dir, "nfdhcpd")
 	cfg.IfupExtraScript = filepath.Join(dir, "ifup-extra")
 	cfg.KVMNICDir = filepath.Join(dir, "nic")
-	g := &rig{t: t, cfg: cfg, host: newFakeHost(), fw: newFakeFirewall(), nets: &fakeNetworks{}, out: &bytes.Buffer{}, logs: &lockedBuffer{}}
+	g := &rig{t: t, cfg: cfg, host: newFakeHost(), fw: newFakeFirewall(), nets: &fakeNetworks{}, out: &bytes.Buffer{}, logs: &nettest.LogBuffer{}}
 	g.host.addTap("tap0", 10)
 	g.host.addTap("tap1", 11)
 	r, err := New(Deps{Config: cfg, Host: g.host, Firewall: g.fw, Networks: g.nets, Stdout: g.out,

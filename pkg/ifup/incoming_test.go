@@ -11,18 +11,8 @@ import (
 	"time"
 
 	"github.com/diktyo/diktyo/pkg/ganeti"
+	"github.com/diktyo/diktyo/pkg/nettest"
 )
-
-// eventually polls cond for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
 
 func exists(path string) bool {
 	_, err := os.Stat(path)
@@ -86,7 +76,7 @@ func TestWatchIncoming(t *testing.T) {
 	if err != nil || len(in.NICs) != 1 || in.NICs[0].Mode != ganeti.ModeRouted || in.NICs[0].Interface != "" {
 		t.Fatalf("stored: %+v, %v", in, err)
 	}
-	eventually(t, "the incoming migration noticed", func() bool { return strings.Contains(g.logs.String(), "live migration incoming") })
+	nettest.Eventually(t, "the incoming migration noticed", 10*time.Second, func() bool { return strings.Contains(g.logs.String(), "live migration incoming") })
 	time.Sleep(5 * incomingPoll)
 	if rec := g.record("tap1"); rec != nil {
 		t.Fatalf("set up from a NIC file older than the hook: %+v", rec.NIC)
@@ -100,7 +90,7 @@ func TestWatchIncoming(t *testing.T) {
 		t.Fatal("set up a tap that does not exist")
 	}
 	g.host.addTap("tap7", 70)
-	eventually(t, "tap7 set up", func() bool { return exists(g.r.st.recordPath("tap7")) && !exists(stored) })
+	nettest.Eventually(t, "tap7 set up", 10*time.Second, func() bool { return exists(g.r.st.recordPath("tap7")) && !exists(stored) })
 	rec := g.record("tap7")
 	if rec.NIC.Instance != routed.Instance || rec.NIC.Index != 0 || !rec.Complete || rec.TapIndex != 70 {
 		t.Fatalf("record: %+v", rec)
@@ -126,9 +116,9 @@ func TestWatchIncoming(t *testing.T) {
 	if err := ExpectIncoming(g.cfg.StateDir, Incoming{Instance: other.Instance, Since: time.Now(), NICs: []ganeti.IfupEnv{other}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the second migration noticed", func() bool { return strings.Count(g.logs.String(), "live migration incoming") == 2 })
+	nettest.Eventually(t, "the second migration noticed", 10*time.Second, func() bool { return strings.Count(g.logs.String(), "live migration incoming") == 2 })
 	skew.Store(int64(IncomingTimeout + time.Minute))
-	eventually(t, "the second migration given up", func() bool {
+	nettest.Eventually(t, "the second migration given up", 10*time.Second, func() bool {
 		return !exists(filepath.Join(IncomingDir(g.cfg.StateDir), other.Instance+".json"))
 	})
 	if !strings.Contains(g.logs.String(), "did not appear") {

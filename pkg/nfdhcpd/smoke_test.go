@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,38 +56,6 @@ func requireRoot(t *testing.T) {
 		t.Skip("root smoke test skipped in -short mode")
 	}
 	nettest.RequireRoot(t, "udhcpc", "rdisc6")
-}
-
-// logBuf collects the daemon's stderr and lets a test wait for a line.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuf) wait(t *testing.T, re string) []string {
-	t.Helper()
-	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := rx.FindStringSubmatch(l.String()); m != nil {
-			return m
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("daemon never logged %q; log:\n%s", re, l.String())
-	return nil
 }
 
 func readFile(t *testing.T, path string) string {
@@ -183,7 +150,7 @@ nameservers = 2001:db8:53::1
 domains = example.org
 `, pidfile, root))
 
-	logs := &logBuf{}
+	logs := &nettest.LogBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", host.Name(), daemonBin, "-f", "-d", "-c", conf)
 	cmd.Env = append(os.Environ(), EnvStateDir+"="+dir)
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -204,8 +171,8 @@ domains = example.org
 			t.Logf("daemon log:\n%s", logs.String())
 		}
 	})
-	logs.wait(t, `msg="nfdhcpd serving"`)
-	metricsAddr := logs.wait(t, `msg="metrics endpoint" listen=(\S+)`)[1]
+	logs.Wait(t, `msg="nfdhcpd serving"`, 30*time.Second)
+	metricsAddr := logs.Wait(t, `msg="metrics endpoint" listen=(\S+)`, 30*time.Second)[1]
 
 	// Privileges: nobody with CAP_NET_ADMIN and CAP_NET_RAW only.
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
@@ -221,7 +188,7 @@ domains = example.org
 	// The binding appears after the daemon started: the watcher picks it up.
 	writeFile(t, filepath.Join(dir, tap), fmt.Sprintf("INDEV=%s\nIP=198.51.100.10\nMAC=%s\nHOSTNAME=vm1\n"+
 		"GATEWAY=198.51.100.1\nSUBNET=198.51.100.0/24\nGATEWAY6=2001:db8:1::1\nSUBNET6=2001:db8:1::/64\n", tap, vmMAC))
-	logs.wait(t, `msg="binding loaded" tap=`+tap)
+	logs.Wait(t, `msg="binding loaded" tap=`+tap, 30*time.Second)
 
 	udhcpc(t, vm, "198.51.100.10")
 
@@ -258,14 +225,14 @@ domains = example.org
 
 	// SIGUSR1 dumps, SIGHUP reloads and keeps serving, SIGTERM exits 0.
 	_ = cmd.Process.Signal(syscall.SIGUSR1)
-	logs.wait(t, `msg=binding tap=`+tap)
+	logs.Wait(t, `msg=binding tap=`+tap, 30*time.Second)
 	_ = cmd.Process.Signal(syscall.SIGHUP)
-	logs.wait(t, `msg="reloading \(SIGHUP\)"`)
+	logs.Wait(t, `msg="reloading \(SIGHUP\)"`, 30*time.Second)
 	udhcpc(t, vm, "198.51.100.10") // after the reload
 	// A binding written before its tap exists resolves when the tap appears.
 	late := "tapz" + id
 	writeFile(t, filepath.Join(dir, late), fmt.Sprintf("INDEV=%s\nIP=198.51.100.11\nMAC=aa:00:00:00:00:11\nHOSTNAME=vm2\n", late))
-	logs.wait(t, `msg="binding stale" tap=`+late)
+	logs.Wait(t, `msg="binding stale" tap=`+late, 30*time.Second)
 	host.Run(t, "ip", "link", "add", late, "type", "veth", "peer", "name", late+"p")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		_ = cmd.Process.Signal(syscall.SIGUSR1)
@@ -281,7 +248,7 @@ domains = example.org
 	// A queue number change rebinds the queue on SIGHUP.
 	writeFile(t, conf, strings.Replace(readFile(t, conf), "dhcp_queue = 42", "dhcp_queue = 46", 1))
 	_ = cmd.Process.Signal(syscall.SIGHUP)
-	logs.wait(t, `msg="queue bound" function=dhcp4 queue=46`)
+	logs.Wait(t, `msg="queue bound" function=dhcp4 queue=46`, 30*time.Second)
 	host.Run(t, "iptables", "-R", "INPUT", "1", "-i", tap, "-p", "udp", "--dport", "67", "-j", "NFQUEUE", "--queue-num", "46")
 	udhcpc(t, vm, "198.51.100.10") // after the queue change
 

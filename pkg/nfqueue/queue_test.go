@@ -41,17 +41,6 @@ func serve(t *testing.T, q *Queue, h Handler) (stop func() error) {
 	return stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(failsafe)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func mustRecv(t *testing.T, c *net.UDPConn, want string) {
 	t.Helper()
 	got, ok := recvWithin(c, failsafe)
@@ -120,7 +109,7 @@ func TestServeDrop(t *testing.T) {
 	p, q, l, s := queued(t, Config{Queue: 43})
 	serve(t, q, func(*Packet) Verdict { return Drop })
 	send(t, s, "drop me")
-	waitFor(t, "a drop verdict", func() bool { return q.Stats().Dropped == 1 })
+	nettest.Eventually(t, "a drop verdict", failsafe, func() bool { return q.Stats().Dropped == 1 })
 	if got, ok := recvWithin(l, 200*time.Millisecond); ok {
 		t.Errorf("dropped packet arrived: %q", got)
 	}
@@ -139,7 +128,7 @@ func TestServeHandlerPanic(t *testing.T) {
 				panic("handler bug")
 			})
 			send(t, s, "boom")
-			waitFor(t, "the panic", func() bool { return q.Stats().Panics == 1 })
+			nettest.Eventually(t, "the panic", failsafe, func() bool { return q.Stats().Panics == 1 })
 			_, arrived := recvWithin(l, 500*time.Millisecond)
 			if arrived != (v == Accept) {
 				t.Errorf("packet arrived = %v with panic verdict %v", arrived, v)
@@ -147,7 +136,7 @@ func TestServeHandlerPanic(t *testing.T) {
 			if o := outstanding(t, p.host, 44); o.Outstanding != 0 {
 				t.Errorf("proc %+v", o)
 			}
-			waitFor(t, "one verdict", func() bool { st := q.Stats(); return st.Accepted+st.Dropped == 1 })
+			nettest.Eventually(t, "one verdict", failsafe, func() bool { st := q.Stats(); return st.Accepted+st.Dropped == 1 })
 			if st := q.Stats(); (st.Accepted == 1) != (v == Accept) {
 				t.Errorf("stats %+v after panic with verdict %v", st, v)
 			}
@@ -187,7 +176,7 @@ func TestSetVerdictBatch(t *testing.T) {
 	if err := q.SetVerdict(last, Accept); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the refused verdict", func() bool { return q.Stats().VerdictErrors == 1 })
+	nettest.Eventually(t, "the refused verdict", failsafe, func() bool { return q.Stats().VerdictErrors == 1 })
 	if st := q.Stats(); st.Pending != n || st.Batches != 1 {
 		t.Errorf("stats %+v", st)
 	}
@@ -205,7 +194,7 @@ func TestRepeatWithMark(t *testing.T) {
 	})
 	send(t, s, "again")
 	mustRecv(t, l, "again")
-	waitFor(t, "the repeat verdict count", func() bool { return q.Stats().Repeated == 1 })
+	nettest.Eventually(t, "the repeat verdict count", failsafe, func() bool { return q.Stats().Repeated == 1 })
 	if st := q.Stats(); st.Received != 1 {
 		t.Errorf("stats %+v", st)
 	}
@@ -230,7 +219,7 @@ func TestFailOpen(t *testing.T) {
 				mustRecv(t, l, "over 1")
 				mustRecv(t, l, "over 2")
 			} else {
-				waitFor(t, "queue drops", func() bool { return outstanding(t, p.host, 42).QueueDropped == 2 })
+				nettest.Eventually(t, "queue drops", failsafe, func() bool { return outstanding(t, p.host, 42).QueueDropped == 2 })
 			}
 			close(release)
 			mustRecv(t, l, "held")
@@ -277,7 +266,7 @@ func TestCloseStopsServe(t *testing.T) {
 	q := openIn(t, ns, Config{Queue: 42})
 	done := make(chan error, 1)
 	go func() { done <- q.Serve(context.Background(), func(*Packet) Verdict { return Accept }) }()
-	waitFor(t, "Serve to start", func() bool { return len(q.slot) == 1 })
+	nettest.Eventually(t, "Serve to start", failsafe, func() bool { return len(q.slot) == 1 })
 	if err := q.Serve(context.Background(), func(*Packet) Verdict { return Accept }); !errors.Is(err, ErrServing) {
 		t.Errorf("concurrent Serve: %v", err)
 	}
@@ -356,7 +345,7 @@ func TestPacketsDuringConfigAreKept(t *testing.T) {
 	nettest.RequireRoot(t)
 	p, q, l, s := queued(t, Config{Queue: 42})
 	send(t, s, "early")
-	waitFor(t, "the packet to be queued", func() bool { return outstanding(t, p.host, 42).Outstanding == 1 })
+	nettest.Eventually(t, "the packet to be queued", failsafe, func() bool { return outstanding(t, p.host, 42).Outstanding == 1 })
 	if err := q.request(paramsAttr(DefaultCopyRange)); err != nil {
 		t.Fatal(err)
 	}

@@ -44,12 +44,12 @@ cleanup() {
   rm -f $E2E_RUN/console-*.node
   if [ -e $E2E_RUN/cluster ] && G /usr/lib/ganeti/daemon-util check ganeti-luxid 2>/dev/null; then
     for inst in $(G timeout 60 gnt-instance list --no-headers -o name 2>/dev/null); do
-      G timeout 180 gnt-instance remove -f --ignore-failures "$inst" >/dev/null 2>&1
+      G timeout 180 gnt-instance remove -f --ignore-failures "$inst" >>"$E2E_OUT/cleanup-ganeti.log" 2>&1
     done
     if G timeout 30 gnt-node list --no-headers -o name 2>/dev/null | grep -qx $N2; then
-      G timeout 120 gnt-node remove $N2 >/dev/null 2>&1
+      G timeout 120 gnt-node remove $N2 >>"$E2E_OUT/cleanup-ganeti.log" 2>&1
     fi
-    G timeout 120 gnt-cluster destroy --yes-do-it >/dev/null 2>&1
+    G timeout 120 gnt-cluster destroy --yes-do-it >>"$E2E_OUT/cleanup-ganeti.log" 2>&1
   fi
   # QEMU left behind by a failed remove, on either node
   for p in $(qemu_pids /run/ganeti) $(qemu_pids $E2E_N2DIR/run/ganeti); do
@@ -67,6 +67,14 @@ cleanup() {
   rm -f $E2E_RUN/nfdhcpd-started $E2E_RUN/watch-started
   [ -e $E2E_RUN/rm-watch-pid ] && rm -f /run/diktyo-watch.pid
   G /usr/lib/ganeti/daemon-util stop-all >/dev/null 2>&1
+  # A destroy that failed (node 2 could not be removed, see
+  # cleanup-ganeti.log) leaves the cluster's files, and the next run would
+  # refuse to start: the daemons are stopped, remove them (the package
+  # ships the directory empty).
+  if [ -e $E2E_RUN/cluster ] && [ -e /var/lib/ganeti/config.data ]; then
+    echo "e2e: cleanup: gnt-cluster destroy left /var/lib/ganeti/config.data; removing the cluster's files" | tee -a "$E2E_OUT/cleanup-ganeti.log"
+    find /var/lib/ganeti -mindepth 1 -delete
+  fi
   [ -s $E2E_RUN/sshd-n2.pid ] && kill "$(cat $E2E_RUN/sshd-n2.pid)" 2>/dev/null
   [ -s $E2E_RUN/sshd-n1.pid ] && kill "$(cat $E2E_RUN/sshd-n1.pid)" 2>/dev/null
   rm -f $E2E_RUN/sshd-n?.pid /etc/ssh/sshd_config.d/diktyo-e2e.conf

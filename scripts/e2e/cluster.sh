@@ -97,10 +97,10 @@ dummy_os() {
 # guest pings).
 cluster_init() {
   local t0; t0=$(now)
+  touch $E2E_RUN/cluster # before: a failed init is cleaned up too
   G gnt-cluster init --enabled-hypervisors=kvm --enabled-disk-templates=diskless \
     --no-etc-hosts --master-netdev=gnt0 --nic-parameters mode=bridged,link=gntbr0 $CLUSTER \
     >"$E2E_OUT/cluster-init.log" 2>&1 || { cat "$E2E_OUT/cluster-init.log"; return 1; }
-  touch $E2E_RUN/cluster
   G gnt-cluster modify -H kvm:kvm_flag=disabled,kvm_path=/usr/bin/qemu-system-x86_64,kernel_path=$E2E_RUN/guest/vmlinuz,initrd_path=$E2E_RUN/guest/initrd.gz,root_path=/dev/ram0,kernel_args="quiet panic=-1 e2e_gw6=$ROUTED_GW6\,$BRIDGED_GW6",serial_console=true,vnc_bind_address=,nic_type=paravirtual,use_chroot=false,acpi=true
   measure "cluster init took $(since "$t0") s"
 }
