@@ -77,6 +77,18 @@ func (c *cluster) env(dump string, inst instance, after, newName string) []strin
 	})
 }
 
+// newCluster is nodes A (the master) and B, and their router.
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	nettest.RequireRoot(t, "nft")
+	c := &cluster{t: t, r: newRouter(t), vmTaps: map[*node]map[string]func(){}}
+	c.a = hostNode(t, master, c.r, "pa", "198.18.100.254", "2001:db8:100::fffe")
+	c.b = hostNode(t, node2, c.r, "pb", "198.18.100.253", "2001:db8:100::fffd")
+	routerPort(t, c.r, "pa")
+	routerPort(t, c.r, "pb")
+	return c
+}
+
 // runHook runs env's hook on the nodes given, as Ganeti does (pre then
 // post are separate calls).
 func (c *cluster) runHook(env []string, nodes ...*node) {
@@ -155,12 +167,7 @@ func (c *cluster) routerSees(addr, lladdr string) error {
 // must be there. After a migration the new node announces the VM's
 // addresses again.
 func TestLifecycle(t *testing.T) {
-	nettest.RequireRoot(t, "nft")
-	c := &cluster{t: t, r: newRouter(t), vmTaps: map[*node]map[string]func(){}}
-	c.a = hostNode(t, master, c.r, "pa", "198.18.100.254", "2001:db8:100::fffe")
-	c.b = hostNode(t, node2, c.r, "pb", "198.18.100.253", "2001:db8:100::fffd")
-	routerPort(t, c.r, "pa")
-	routerPort(t, c.r, "pb")
+	c := newCluster(t)
 	a0, b0 := c.a.snapshot(), c.b.snapshot()
 	A, B := c.a, c.b
 

@@ -54,12 +54,7 @@ func (n *node) startWatch() *nettest.LogBuffer {
 // the migration changes nothing; QEMU's exit on A and the post hooks
 // leave A as before the VM, and B as watch set it up.
 func TestMigrationHeadStart(t *testing.T) {
-	nettest.RequireRoot(t, "nft")
-	c := &cluster{t: t, r: newRouter(t), vmTaps: map[*node]map[string]func(){}}
-	c.a = hostNode(t, master, c.r, "pa", "198.18.100.254", "2001:db8:100::fffe")
-	c.b = hostNode(t, node2, c.r, "pb", "198.18.100.253", "2001:db8:100::fffd")
-	routerPort(t, c.r, "pa")
-	routerPort(t, c.r, "pb")
+	c := newCluster(t)
 	A, B := c.a, c.b
 	nicDir := filepath.Join(B.dir, "nic")
 	f, err := os.OpenFile(B.config, os.O_APPEND|os.O_WRONLY, 0)
