@@ -60,9 +60,10 @@ const nicFileSlack = time.Second
 func IncomingDir(stateDir string) string { return filepath.Join(stateDir, "incoming") }
 
 // checkInstanceName accepts instance names that are safe file names
-// (Ganeti's are host names).
+// (Ganeti's are host names) and short enough for NAME.json and its
+// temporary sibling .NAME.tmp-NNNNNNNNNN to fit in 255 bytes.
 func checkInstanceName(name string) error {
-	if name == "" || len(name) > 250 || name[0] == '.' || strings.ContainsAny(name, "/\x00") {
+	if name == "" || len(name) > 239 || name[0] == '.' || strings.ContainsAny(name, "/\x00") {
 		return fmt.Errorf("instance name %q: %w", name, ganeti.ErrInvalid)
 	}
 	return nil

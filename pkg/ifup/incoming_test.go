@@ -143,13 +143,24 @@ func TestExpectIncoming(t *testing.T) {
 	if err := ExpectIncoming(dir, Incoming{Instance: e.Instance, NICs: []ganeti.IfupEnv{*e}}); err != nil || exists(path) {
 		t.Fatalf("bridged only: %v, file left: %v", err, exists(path))
 	}
-	for _, bad := range []string{"", ".hidden", "a/b", "x\x00y", strings.Repeat("a", 251)} {
+	for _, bad := range []string{"", ".hidden", "a/b", "x\x00y", strings.Repeat("a", 240)} {
 		if err := ExpectIncoming(dir, Incoming{Instance: bad}); err == nil {
 			t.Errorf("instance %q accepted", bad)
 		}
 		if err := ForgetIncoming(dir, bad); err == nil {
 			t.Errorf("forget %q accepted", bad)
 		}
+	}
+	long := strings.Repeat("a", 239)
+	r, err := ganeti.ParseIfupEnv(environ(t, routedEnv, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ExpectIncoming(dir, Incoming{Instance: long, NICs: []ganeti.IfupEnv{*r}}); err != nil {
+		t.Errorf("the longest name: %v", err)
+	}
+	if err := ForgetIncoming(dir, long); err != nil || exists(filepath.Join(IncomingDir(dir), long+".json")) {
+		t.Errorf("forget the longest name: %v", err)
 	}
 	if err := ForgetIncoming(dir, "gone.ganeti.test"); err != nil {
 		t.Errorf("forget of nothing: %v", err)
