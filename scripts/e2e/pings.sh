@@ -21,8 +21,9 @@ pinger() {
 }
 
 # pingers_stop LABEL T0: stop them (SIGINT: ping prints its summary) and
-# report per path: lost pings and the outage (the longest run of lost
-# pings times the interval), dated relative to T0 (the switch-over's start).
+# measure per path: lost pings and the outage (the longest run of lost
+# pings times the interval), dated relative to T0 (the switch-over's
+# start). pings_judge checks them against the goal.
 pingers_stop() {
   local label=$1 t0=$2 path f
   # let an outage run its course (up to E2E_OUTAGE_MAX s) to measure it
@@ -39,6 +40,14 @@ pingers_stop() {
     rm -f $E2E_RUN/ping-$path.pid
     ping_losses "$f" "$t0" > "$f.report"
     measure "4 $label $path: $(cat "$f.report")"
+  done
+}
+
+# pings_judge LABEL: each path lost at most E2E_LOSS_GOAL pings.
+pings_judge() {
+  local label=$1 path f
+  for path in routed4 routed6 bridged4; do
+    f=$E2E_OUT/ping-$label-$path.txt
     local lost; lost=$(sed -n 's/.*lost=\([0-9]*\).*/\1/p' "$f.report")
     if [ "${lost:-999}" -le "${E2E_LOSS_GOAL:-1}" ]; then
       ok "4 $label $path: lost ${lost} ping(s) (goal: at most ${E2E_LOSS_GOAL:-1})"

@@ -138,6 +138,17 @@ migrate_once() {
   echo "$target" > $E2E_RUN/console-$INST.node
   sleep 4
   pingers_stop "$label" "$t0"
+  if guest_booted_since $INST "$t0"; then
+    # Seen in 2 of 18 runs, after a migration to node 2: the guest dies on
+    # the target and boots again, every path silent (the bridged one too,
+    # which diktyo does not route), with the router already switched to
+    # the target. A sample of QEMU's software emulation, not of the
+    # network: not judged, and step 4 runs the migrations once more.
+    measure "4 $label: the guest booted again on the target after the migration (a new E2E-BOOT on its console): losses not judged, the migrations are repeated"
+    touch $E2E_RUN/migration-reboot
+  else
+    pings_judge "$label"
+  fi
   kill_tree $dump
   announce_times "$label" "$t0"
   { echo "# router's neighbours after $label"; ip -n $NS_RT neigh; ip -n $NS_RT -6 neigh; } >> "$E2E_OUT/router-$label.txt"
@@ -193,10 +204,20 @@ renew_ok() {
 # guest_ifc INST MAC: the guest's interface name of MAC (latest report).
 guest_ifc() { awk -v m="mac=$2" '$2=="E2E-ADDR" && $4==m {i=$3} $2=="E2E-NIC" && $4==m {i=$3} END{print i}' "$(serial_log "$1")"; }
 
+# guest_booted_since INST T0: the guest's console shows a boot after T0.
+guest_booted_since() { awk -v t0="$2" '$2=="E2E-BOOT" && $1 > t0 {f=1} END{exit !f}' "$(serial_log "$1")"; }
+
 step4_migrations() {
   log "4+5. live migration to node 2 and back, pinged every 0.2 s; renewals"
-  migrate_once to-n2 $N2
-  migrate_once back-to-n1 $N1
+  local again="" round
+  for round in 1 2; do
+    rm -f $E2E_RUN/migration-reboot
+    migrate_once to-n2$again $N2
+    migrate_once back-to-n1$again $N1
+    [ -e $E2E_RUN/migration-reboot ] || return 0
+    again=-again
+  done
+  fail "4 the guest booted again after a migration in both rounds: no migration measured"
 }
 
 # gnt STEP LOGNAME CMD...: run a gnt-* command, FAIL with its last lines.
