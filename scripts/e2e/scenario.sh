@@ -139,7 +139,7 @@ migrate_once() {
   sleep 4
   pingers_stop "$label" "$t0"
   if guest_booted_since $INST "$t0"; then
-    # Seen in 2 of 18 runs, after a migration to node 2: the guest dies on
+    # Seen in 3 of 19 runs, after a migration to node 2: the guest dies on
     # the target and boots again, every path silent (the bridged one too,
     # which diktyo does not route), with the router already switched to
     # the target. A sample of QEMU's software emulation, not of the
