@@ -129,12 +129,15 @@ migrate_once() {
   # what the router hears (ARP, NDP) across the switch-over, as evidence
   ip netns exec $NS_RT timeout 120 tcpdump -tt -i up0 -n -e -l 'arp or icmp6' > "$E2E_OUT/router-$label.txt" 2>&1 &
   local dump=$!
+  target_console "$label" "$target" 2>/dev/null &
+  local tcon=$!
   sleep 2
   t0=$(now)
   if ! G gnt-instance migrate -f $INST </dev/null >"$E2E_OUT/migrate-$label.log" 2>&1; then
     fail "4 $label: gnt-instance migrate: $(tail -2 "$E2E_OUT/migrate-$label.log" | tr '\n' ' ')"
   fi
   measure "4 $label: gnt-instance migrate took $(since "$t0") s"
+  { kill_tree $tcon; wait $tcon; } 2>/dev/null
   echo "$target" > $E2E_RUN/console-$INST.node
   sleep 4
   pingers_stop "$label" "$t0"
@@ -203,6 +206,20 @@ renew_ok() {
 
 # guest_ifc INST MAC: the guest's interface name of MAC (latest report).
 guest_ifc() { awk -v m="mac=$2" '$2=="E2E-ADDR" && $4==m {i=$3} $2=="E2E-NIC" && $4==m {i=$3} END{print i}' "$(serial_log "$1")"; }
+
+# target_console LABEL NODE: the guest's serial console on the target
+# from the moment its incoming QEMU listens until the migrate command
+# returns (killed then; the reader loop attaches after), into
+# serial-LABEL-target.log: what the guest prints right after it resumes
+# there, which the reader loop would miss (socat's connection log:
+# serial-LABEL-target.socat).
+target_console() {
+  local sock=/run/ganeti/kvm-hypervisor/ctrl/$INST.serial
+  while :; do
+    on "$2" socat -d -d -u UNIX-CONNECT:"$sock" STDOUT 2>>"$E2E_OUT/serial-$1-target.socat"
+    sleep 0.2
+  done | while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "${l%$'\r'}"; done > "$E2E_OUT/serial-$1-target.log"
+}
 
 # guest_booted_since INST T0: the guest's console shows a boot after T0.
 guest_booted_since() { awk -v t0="$2" '$2=="E2E-BOOT" && $1 > t0 {f=1} END{exit !f}' "$(serial_log "$1")"; }
