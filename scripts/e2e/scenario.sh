@@ -142,12 +142,17 @@ migrate_once() {
   sleep 4
   pingers_stop "$label" "$t0"
   if guest_booted_since $INST "$t0"; then
-    # Seen in 3 of 19 runs, after a migration to node 2: the guest dies on
-    # the target and boots again, every path silent (the bridged one too,
-    # which diktyo does not route), with the router already switched to
-    # the target. A sample of QEMU's software emulation, not of the
-    # network: not judged, and step 4 runs the migrations once more.
-    measure "4 $label: the guest booted again on the target after the migration (a new E2E-BOOT on its console): losses not judged, the migrations are repeated"
+    # Seen in 4 of 22 runs (3 of the 3 through .ci/run), after a migration:
+    # the guest's kernel oopses on the target right after it resumes
+    # (corrupted memory or virtio rings: most likely QEMU's software
+    # emulation missing pages the guest dirtied during the migration)
+    # and the guest boots again, every path silent, the bridged one too.
+    # A sample of QEMU, not of the network: not judged, and step 4 runs
+    # the migrations again.
+    local oops
+    oops=$(grep -m1 -o -e 'general protection fault.*' -e 'BUG: .*' -e 'Kernel panic.*' -e 'is not a head.*' \
+      "$E2E_OUT/serial-$label-target.log" | cut -c1-100)
+    measure "4 $label: the guest booted again on the target after the migration (a new E2E-BOOT on its console; its kernel on the target: ${oops:-no message}): losses not judged, the migrations are repeated"
     touch $E2E_RUN/migration-reboot
   else
     pings_judge "$label"
@@ -227,14 +232,14 @@ guest_booted_since() { awk -v t0="$2" '$2=="E2E-BOOT" && $1 > t0 {f=1} END{exit 
 step4_migrations() {
   log "4+5. live migration to node 2 and back, pinged every 0.2 s; renewals"
   local again="" round
-  for round in 1 2; do
+  for round in 1 2 3; do
     rm -f $E2E_RUN/migration-reboot
     migrate_once to-n2$again $N2
     migrate_once back-to-n1$again $N1
     [ -e $E2E_RUN/migration-reboot ] || return 0
-    again=-again
+    again=-again$round
   done
-  fail "4 the guest booted again after a migration in both rounds: no migration measured"
+  fail "4 the guest booted again after a migration in each of 3 rounds: no round measured"
 }
 
 # gnt STEP LOGNAME CMD...: run a gnt-* command, FAIL with its last lines.
