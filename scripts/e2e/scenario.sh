@@ -142,7 +142,7 @@ migrate_once() {
   sleep 4
   pingers_stop "$label" "$t0"
   if guest_booted_since $INST "$t0"; then
-    # Seen in 4 of 22 runs (3 of the 3 through .ci/run), after a migration:
+    # Seen in 4 of 23 runs (3 of the 4 through .ci/run), after a migration:
     # the guest's kernel oopses on the target right after it resumes
     # (corrupted memory or virtio rings: most likely QEMU's software
     # emulation missing pages the guest dirtied during the migration)
