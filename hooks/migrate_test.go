@@ -122,15 +122,7 @@ func TestMigrationHeadStart(t *testing.T) {
 	}
 
 	// The VM resumes on B: QEMU's first frame.
-	sock, err := vmB.Packet("eth0", 0x88b5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if err := nettest.SendFrames(sock, nettest.Ether(bcast, mac, 0x88b5, make([]byte, 46))); err != nil {
-		t.Fatal(err)
-	}
+	vmB.SendBroadcastFrame(t, "eth0", mac)
 	for _, addr := range vmAddrs {
 		if err := c.routerSees(addr, macB); err != nil {
 			t.Error(err)

@@ -53,15 +53,7 @@ func TestE2EAnnounceWhenVMRuns(t *testing.T) {
 	if garp(1500 * time.Millisecond) {
 		t.Fatal("gratuitous ARP sent before the VM sent anything")
 	}
-	c, err := v.Packet("eth0", 0x88b5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if err := nettest.SendFrames(c, nettest.Ether(bcast, mac, 0x88b5, make([]byte, 46))); err != nil {
-		t.Fatal(err)
-	}
+	v.SendBroadcastFrame(t, "eth0", mac)
 	if !garp(5 * time.Second) {
 		t.Fatal("no gratuitous ARP after the VM's first frame")
 	}

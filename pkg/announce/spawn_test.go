@@ -124,22 +124,7 @@ func newQuietVM(t *testing.T, tap string) quietVM {
 
 // send sends one frame from the VM (VM's MAC to broadcast, a local
 // experimental EtherType).
-func (q quietVM) send(t *testing.T) { sendFrom(t, q.vm, "eth0", q.pair.VM.MAC) }
-
-// sendFrom sends one broadcast frame of a local experimental EtherType
-// from dev in ns.
-func sendFrom(t *testing.T, ns *nettest.NS, dev string, src net.HardwareAddr) {
-	t.Helper()
-	c, err := ns.Packet(dev, 0x88b5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	if err := nettest.SendFrames(c, nettest.Ether(bcast, src, 0x88b5, make([]byte, 46))); err != nil {
-		t.Fatal(err)
-	}
-}
+func (q quietVM) send(t *testing.T) { q.vm.SendBroadcastFrame(t, "eth0", q.pair.VM.MAC) }
 
 // waitAsync runs WaitForVM in the host namespace and returns its result
 // on a channel.
@@ -163,7 +148,7 @@ func TestWaitForVM(t *testing.T) {
 
 	done := q.waitAsync(tap, time.Minute)
 	// What the host sends on the tap is not the VM's.
-	sendFrom(t, q.host, "annw0", q.pair.Host.MAC)
+	q.host.SendBroadcastFrame(t, "annw0", q.pair.Host.MAC)
 	select {
 	case err := <-done:
 		t.Fatalf("returned before the VM sent anything: %v", err)

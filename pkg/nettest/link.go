@@ -312,3 +312,20 @@ func (ns *NS) Packet(ifname string, proto int) (*packet.Conn, error) {
 	}
 	return c, nil
 }
+
+// SendBroadcastFrame sends one broadcast frame of a local experimental
+// EtherType (0x88b5) from src on ifname inside the namespace: in the
+// tests, a VM's first frame (as QEMU's self-announcement is when the VM
+// resumes), or a frame that is not the VM's.
+func (ns *NS) SendBroadcastFrame(t testing.TB, ifname string, src net.HardwareAddr) {
+	t.Helper()
+	c, err := ns.Packet(ifname, 0x88b5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	if err := SendFrames(c, Ether(bcast, src, 0x88b5, make([]byte, 46))); err != nil {
+		t.Fatal(err)
+	}
+}
