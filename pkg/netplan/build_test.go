@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,22 +149,7 @@ func TestBuildGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			path := filepath.Join(goldenDir, tc.name+".json")
-			if golden.Update() {
-				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("plan differs from %s (run with -update):\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join(goldenDir, tc.name+".json"), got)
 			// Plans survive the state file round trip.
 			var back Plan
 			if err := json.Unmarshal(got, &back); err != nil {

@@ -30,22 +30,7 @@ func TestSamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", "golden", strings.TrimSuffix(name, ".conf")+".json")
-			if golden.Update() {
-				os.MkdirAll(filepath.Dir(path), 0o755)
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("differs from %s:\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", strings.TrimSuffix(name, ".conf")+".json"), append(got, '\n'))
 			roundTrip(t, c)
 		})
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,19 +149,7 @@ func TestWireGolden(t *testing.T) {
 	for _, c := range cases {
 		fmt.Fprintf(&sb, "# %s\n%s\n", c.name, hex.Dump(c.b))
 	}
-	path := filepath.Join("testdata", "wire.golden")
-	if golden.Update() {
-		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sb.String() != string(want) {
-		t.Errorf("wire messages differ from %s (run with -update after checking):\n%s", path, sb.String())
-	}
+	golden.Check(t, filepath.Join("testdata", "wire.golden"), []byte(sb.String()))
 }
 
 func TestAppendVerdictLayout(t *testing.T) {
